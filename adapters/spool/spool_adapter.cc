@@ -1,0 +1,155 @@
+#include "adapters/spool/spool_adapter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <google/protobuf/util/json_util.h>
+
+namespace casebus::adapters {
+namespace {
+
+namespace fs = std::filesystem;
+
+Status Errno(const std::string& what) {
+  return Status::IOError(what + ": " + std::strerror(errno));
+}
+
+Status WriteFully(int fd, const std::string& data, const std::string& path) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("write " + path);
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Errno("open " + path);
+  int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Errno("fsync " + path);
+}
+
+// File names come from work-order ids ("<case>-<n>"); anything else is refused, so an id can
+// never point outside the directory.
+bool SafeName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+         });
+}
+
+class SpoolAdapter final : public dispatch::Adapter {
+ public:
+  SpoolAdapter(std::string department, std::string dir)
+      : department_(std::move(department)), dir_(std::move(dir)) {}
+
+  Status Init() {
+    std::error_code ec;
+    for (const char* sub : {"", "/inbox", "/inbox/done", "/inbox/rejected"}) {
+      fs::create_directories(dir_ + sub, ec);
+      if (ec) return Status::IOError("create " + dir_ + sub + ": " + ec.message());
+    }
+    return Status::Ok();
+  }
+
+  Status Deliver(const v1::WorkOrder& order) override {
+    if (!SafeName(order.id()))
+      return Status::InvalidArgument("work order id '" + order.id() + "' is not a safe file name");
+    std::string json;
+    google::protobuf::util::JsonPrintOptions opts;
+    opts.preserve_proto_field_names = true;
+    if (!google::protobuf::util::MessageToJsonString(order, &json, opts).ok())
+      return Status::Internal("cannot encode work order " + order.id());
+    json += '\n';
+    const std::string tmp = dir_ + "/." + order.id() + ".tmp";
+    const std::string final_path = dir_ + "/" + order.id() + ".json";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Errno("open " + tmp);
+    Status st = WriteFully(fd, json, tmp);
+    if (st.ok() && ::fsync(fd) != 0) st = Errno("fsync " + tmp);
+    ::close(fd);
+    if (!st.ok()) return st;
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) return Errno("rename " + final_path);
+    return FsyncPath(dir_);
+  }
+
+  std::vector<v1::Command> PollReplies() override {
+    std::vector<v1::Command> out;
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir_ + "/inbox", ec))
+      if (entry.is_regular_file(ec) && entry.path().extension() == ".json")
+        files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& path : files) {
+      v1::Command cmd;
+      std::string reason = Parse(path, cmd);
+      if (reason.empty()) {
+        fs::rename(path, fs::path(dir_) / "inbox/done" / path.filename(), ec);
+        out.push_back(std::move(cmd));
+      } else {
+        Reject(path, reason);
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::string Parse(const fs::path& path, v1::Command& cmd) const {
+    std::error_code ec;
+    auto size = fs::file_size(path, ec);
+    if (ec) return "cannot read: " + ec.message();
+    if (size > kMaxSpoolReplyBytes)
+      return "file is " + std::to_string(size) + " bytes; at most " +
+             std::to_string(kMaxSpoolReplyBytes);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &cmd);
+    if (!st.ok()) return "not a Command in JSON: " + std::string(st.message());
+    if (cmd.request_id().empty()) return "request_id is required";
+    if (cmd.has_report()) return "a department cannot report cases through its spool";
+    // A department acts as itself, whatever the file says.
+    cmd.set_actor(department_);
+    return "";
+  }
+
+  void Reject(const fs::path& path, const std::string& reason) const {
+    std::error_code ec;
+    const fs::path target = fs::path(dir_) / "inbox/rejected" / path.filename();
+    fs::rename(path, target, ec);
+    std::ofstream(target.string() + ".reason") << reason << '\n';
+  }
+
+  std::string department_;
+  std::string dir_;
+};
+
+}  // namespace
+
+void RegisterSpoolAdapter(dispatch::AdapterRegistry& registry) {
+  registry.Register("spool", [](const v1::Department& dept, const dispatch::AdapterContext& ctx)
+                                 -> Result<std::unique_ptr<dispatch::Adapter>> {
+    std::string dir = dept.adapter().spool().directory();
+    if (dir.empty())
+      return Err(Status::InvalidArgument("department " + dept.id() + ": spool.directory is required",
+                                         "adapter.spool.directory"));
+    if (dir.front() != '/') dir = ctx.data_dir + "/" + dir;
+    auto adapter = std::make_unique<SpoolAdapter>(dept.id(), dir);
+    if (Status st = adapter->Init(); !st.ok()) return Err(st);
+    return std::unique_ptr<dispatch::Adapter>(std::move(adapter));
+  });
+}
+
+}  // namespace casebus::adapters

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The README's two commands:
+#   deploy/run.sh demo   — a synthetic week of the sample city, then closure tables
+#   deploy/run.sh test   — the whole test suite
+# Each installs missing Debian packages (non-interactive, idempotent), configures and builds
+# what is stale (Ninja, -j2), then runs. Also: build, serve [args], bench.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=${CASEBUS_BUILD_DIR:-$ROOT/build}
+
+PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler librocksdb-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libexpected-dev
+  libhowardhinnant-date-dev libssl-dev python3 python3-zmq
+)
+
+log() { printf '[run.sh] %s\n' "$*" >&2; }
+
+install_missing() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${#missing[@]} Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    log "configuring $BUILD"
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
+  log "building (ninja -j2; only what is stale)"
+  ninja -C "$BUILD" -j2 | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+  test "${PIPESTATUS[0]}" -eq 0
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  demo)
+    install_missing; build
+    exec "$BUILD/bin/casebus" demo "$@"
+    ;;
+  test)
+    install_missing; build
+    log "running the test suite"
+    cd "$BUILD"
+    exec ctest --output-on-failure -j2 --timeout 900 "$@"
+    ;;
+  build)
+    install_missing; build
+    ;;
+  serve)
+    install_missing; build
+    exec "$BUILD/bin/casebus" serve "$@"
+    ;;
+  bench)
+    install_missing; build
+    exec "$ROOT/bench/run.sh" "$@"
+    ;;
+  *)
+    echo "usage: deploy/run.sh demo|test|build|serve|bench [args]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,59 @@
+// casebus: the one executable. Thin: parses the subcommand and hands over to engine/cli.
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/cli/commands.h"
+
+namespace {
+
+void Usage() {
+  std::fputs(
+      "casebus — a case engine for digital city management (数字城管)\n"
+      "\n"
+      "usage: casebus <command> [args]\n"
+      "\n"
+      "  serve [--config FILE] [--data DIR] [--endpoint tcp://127.0.0.1:7450]\n"
+      "        run the engine (SIGTERM: stop intake, commit what is queued, exit 0)\n"
+      "  check-config FILE         validate a city config; every problem with file:line\n"
+      "  demo [--days 7] [--cases-per-day 1200] [--keep DIR]\n"
+      "        a synthetic week of the sample city on a virtual clock, then closure tables\n"
+      "\n"
+      "operator verbs (talk to a running server; --endpoint or $CASEBUS_ENDPOINT):\n"
+      "  report --category C --grid G --source S [--lat --lon --urgency --asset --description --reporter]\n"
+      "  register ID [--condition K]    reject ID --reason R      dispatch ID [--department D]\n"
+      "  accept ID                      return ID --reason R      resolve ID --evidence E[,E..] [--note N]\n"
+      "  verify ID (--pass | --fail --reason R)                   close ID\n"
+      "  reopen ID --reason R           extend ID --hours H [--reason R]\n"
+      "  approve-extension ID [--hours H]   deny-extension ID [--reason R]\n"
+      "  suspend ID --reason R          resume ID                 merge ID --into ID2\n"
+      "  void ID --reason R             note ID --text T\n"
+      "  show ID                        list [--state S --department D --district C --overdue --limit N]\n"
+      "  status                         closure\n"
+      "  common: --actor NAME (default $USER), --request-id ID (default: random; reuse it to retry)\n",
+      stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage();
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  using namespace casebus::cli;
+  if (cmd == "serve") return RunServe(args);
+  if (cmd == "check-config") return RunCheckConfig(args);
+  if (cmd == "demo") return RunDemo(args);
+  if (IsVerb(cmd)) return RunVerb(cmd, args);
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    Usage();
+    return 0;
+  }
+  std::fprintf(stderr, "casebus: unknown command '%s'\n\n", cmd.c_str());
+  Usage();
+  return 2;
+}

@@ -1,0 +1,94 @@
+#include "engine/config/loader.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "engine/config/problems.h"
+#include "engine/config/validate.h"
+#include "engine/config/yaml_reader.h"
+
+namespace casebus::config {
+namespace {
+
+using casebus::v1::CityConfig;
+
+constexpr const char* kDefaultTimeZone = "Asia/Shanghai";
+constexpr int kDefaultUtcOffsetMinutes = 480;
+
+// Reads at most kMaxConfigBytes + 1 bytes, so an oversized file is refused without holding it.
+Result<std::string> ReadFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    int error = errno;
+    std::string message = path + ": cannot open: " + std::strerror(error);
+    return Err(error == ENOENT ? Status::NotFound(message) : Status::IOError(message));
+  }
+  std::string text;
+  char buffer[1 << 16];
+  size_t n = 0;
+  while (text.size() <= kMaxConfigBytes && (n = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
+    text.append(buffer, n);
+  }
+  bool failed = std::ferror(file) != 0;
+  int error = errno;
+  std::fclose(file);
+  if (failed) return Err(Status::IOError(path + ": cannot read: " + std::strerror(error)));
+  return text;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const CityConfig>> LoadCityConfigText(std::string_view yaml,
+                                                             std::string_view source_name) {
+  Problems problems(source_name);
+  if (yaml.size() > kMaxConfigBytes) {
+    problems.Add(0, "", "larger than " + std::to_string(kMaxConfigBytes >> 20) + " MiB");
+    return Err(problems.ToStatus());
+  }
+  auto config = std::make_shared<CityConfig>();
+  SourceLines lines;
+  ReadYaml(yaml, *config, lines, problems);
+  // Checking a half-read config would only repeat what the reader already said.
+  if (!problems.empty()) return Err(problems.ToStatus());
+  Validate(*config, lines, problems);
+  if (!problems.empty()) return Err(problems.ToStatus());
+  ApplyDefaults(*config);
+  return std::shared_ptr<const CityConfig>(std::move(config));
+}
+
+Result<std::shared_ptr<const CityConfig>> LoadCityConfigFile(const std::string& path) {
+  Result<std::string> text = ReadFile(path);
+  if (!text) return Err(text.error());
+  return LoadCityConfigText(*text, path);
+}
+
+void ApplyDefaults(CityConfig& config) {
+  auto& calendar = *config.mutable_calendar();
+  if (calendar.utc_offset_minutes() == 0 &&
+      (calendar.time_zone().empty() || calendar.time_zone() == kDefaultTimeZone)) {
+    calendar.set_utc_offset_minutes(kDefaultUtcOffsetMinutes);
+  }
+  if (calendar.time_zone().empty()) calendar.set_time_zone(kDefaultTimeZone);
+  if (calendar.windows().empty()) {
+    for (auto [start, end] : {std::pair{"08:30", "12:00"}, std::pair{"13:30", "17:30"}}) {
+      auto& window = *calendar.add_windows();
+      window.set_start(start);
+      window.set_end(end);
+    }
+  }
+  if (calendar.work_weekdays().empty()) {
+    for (int day = 1; day <= 5; ++day) calendar.add_work_weekdays(day);
+  }
+  auto& dedup = *config.mutable_dedup();
+  if (dedup.radius_m() == 0) dedup.set_radius_m(50);
+  if (dedup.window_hours() == 0) dedup.set_window_hours(24);
+  auto& intake = *config.mutable_intake();
+  if (intake.queue_capacity() == 0) intake.set_queue_capacity(65536);
+  if (intake.max_frame_bytes() == 0) intake.set_max_frame_bytes(1 << 20);
+  if (intake.max_commands_per_frame() == 0) intake.set_max_commands_per_frame(1000);
+  if (intake.max_batch() == 0) intake.set_max_batch(4096);
+}
+
+}  // namespace casebus::config

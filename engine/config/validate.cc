@@ -1,0 +1,290 @@
+#include "engine/config/validate.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <set>
+
+#include "engine/base/time_format.h"
+#include "engine/config/city_checker.h"
+
+namespace casebus::config {
+
+using casebus::v1::Calendar;
+using casebus::v1::Department;
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool DigitsOfLength(std::string_view s, size_t length) {
+  return s.size() == length && AllDigits(s);
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string Number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+bool AnyHasPrefix(const std::vector<std::string>& sorted, std::string_view prefix) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), prefix);
+  return it != sorted.end() && std::string_view(*it).starts_with(prefix);
+}
+
+std::string At(std::string_view list, int i) {
+  return std::string(list) + "[" + std::to_string(i) + "]";
+}
+
+namespace {
+
+// "HH:MM" → minutes since midnight; "24:00" only when `end_of_day` is allowed.
+std::optional<int> ParseClock(std::string_view s, bool end_of_day) {
+  if (s.size() != 5 || s[2] != ':' || !AllDigits(s.substr(0, 2)) || !AllDigits(s.substr(3))) {
+    return std::nullopt;
+  }
+  int hours = (s[0] - '0') * 10 + (s[1] - '0');
+  int minutes = (s[3] - '0') * 10 + (s[4] - '0');
+  if (minutes > 59 || hours > 24 || (hours == 24 && (!end_of_day || minutes != 0))) {
+    return std::nullopt;
+  }
+  return hours * 60 + minutes;
+}
+
+// A place code: `length` digits starting with the code of an existing parent level.
+struct PlaceLevel {
+  std::string_view list;    // "streets"
+  std::string_view what;    // "street"
+  size_t length;            // 9
+  std::string_view parent;  // "district"
+  size_t parent_length;     // 6
+};
+
+}  // namespace
+
+bool CityChecker::AddUnique(Index& index, const std::string& key, std::string_view what,
+                            const std::string& path) {
+  auto [it, inserted] = index.emplace(key, path);
+  if (inserted) return true;
+  Report(path, "duplicate " + std::string(what) + " " + Quote(key) + " (first defined at line " +
+                   std::to_string(LineOf(it->second)) + ")");
+  return false;
+}
+
+void CityChecker::Run() {
+  CheckRequiredLists();
+  CheckCalendar();
+  CheckPlaces();
+  CheckGrids();
+  CheckDepartments();
+  CheckCategories();
+  CheckRoutes();
+  CheckAssets();
+  CheckDedup();
+}
+
+void CityChecker::CheckRequiredLists() {
+  if (config_.districts().empty()) Report("districts", "at least one district is required");
+  if (config_.grids().empty()) Report("grids", "at least one grid is required");
+  if (config_.departments().empty()) Report("departments", "at least one department is required");
+  if (config_.categories().empty()) Report("categories", "at least one category is required");
+}
+
+void CityChecker::CheckPlaces() {
+  for (int i = 0; i < config_.districts_size(); ++i) {
+    const std::string& code = config_.districts(i).code();
+    std::string path = At("districts", i) + ".code";
+    if (!DigitsOfLength(code, 6)) {
+      Report(path, "must be 6 digits, got " + Quote(code));
+    } else {
+      AddUnique(districts_, code, "district code", path);
+    }
+  }
+  auto check_level = [&](const PlaceLevel& level, int count, auto code_of, Index& index,
+                         const Index& parents) {
+    for (int i = 0; i < count; ++i) {
+      const std::string& code = code_of(i);
+      std::string path = At(level.list, i) + ".code";
+      if (!DigitsOfLength(code, level.length)) {
+        Report(path, "must be " + std::to_string(level.length) + " digits, got " + Quote(code));
+        continue;
+      }
+      std::string parent = code.substr(0, level.parent_length);
+      if (!parents.contains(parent)) {
+        Report(path, std::string(level.parent) + " " + Quote(parent) + " does not exist (a " +
+                         std::string(level.what) + " code starts with its " +
+                         std::string(level.parent) + "'s code)");
+      }
+      AddUnique(index, code, std::string(level.what) + " code", path);
+    }
+  };
+  check_level(
+      {"streets", "street", 9, "district", 6}, config_.streets_size(),
+      [&](int i) -> const std::string& { return config_.streets(i).code(); }, streets_, districts_);
+  check_level(
+      {"communities", "community", 12, "street", 9}, config_.communities_size(),
+      [&](int i) -> const std::string& { return config_.communities(i).code(); }, communities_,
+      streets_);
+  check_level(
+      {"grids", "grid", 15, "community", 12}, config_.grids_size(),
+      [&](int i) -> const std::string& { return config_.grids(i).code(); }, grids_, communities_);
+  for (const auto& [code, path] : grids_) sorted_grids_.push_back(code);
+  std::sort(sorted_grids_.begin(), sorted_grids_.end());
+}
+
+void CityChecker::CheckGrids() {
+  for (int i = 0; i < config_.grids_size(); ++i) {
+    const auto& grid = config_.grids(i);
+    std::string path = At("grids", i);
+    if (!(grid.lat() >= -90 && grid.lat() <= 90)) {
+      Report(path + ".lat", "must be within -90..90 degrees, got " + Number(grid.lat()));
+    }
+    if (!(grid.lon() >= -180 && grid.lon() <= 180)) {
+      Report(path + ".lon", "must be within -180..180 degrees, got " + Number(grid.lon()));
+    }
+  }
+}
+
+void CityChecker::CheckDepartments() {
+  auto valid_id = [](const std::string& id) {
+    return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+  };
+  for (int i = 0; i < config_.departments_size(); ++i) {
+    const Department& department = config_.departments(i);
+    std::string path = At("departments", i);
+    if (!valid_id(department.id())) {
+      Report(path + ".id", "must match [a-z0-9_-]{1,64}, got " + Quote(department.id()));
+    } else {
+      AddUnique(departments_, department.id(), "department id", path + ".id");
+    }
+    CheckAdapter(department, path);
+  }
+  for (int i = 0; i < config_.departments_size(); ++i) {
+    const Department& department = config_.departments(i);
+    const std::string& parent = department.parent();
+    if (parent.empty()) continue;
+    std::string path = At("departments", i) + ".parent";
+    if (parent == department.id()) {
+      Report(path, "a department cannot be its own parent");
+    } else if (!departments_.contains(parent)) {
+      Report(path, "department " + Quote(parent) + " does not exist");
+    }
+  }
+}
+
+void CityChecker::CheckAdapter(const Department& department, const std::string& path) {
+  if (!department.has_adapter()) {
+    Report(path + ".adapter", "required");
+    return;
+  }
+  const auto& adapter = department.adapter();
+  switch (adapter.kind_case()) {
+    case casebus::v1::AdapterConfig::KIND_NOT_SET: {
+      std::string kinds;
+      const auto* oneof = adapter.GetDescriptor()->FindOneofByName("kind");
+      for (int k = 0; oneof != nullptr && k < oneof->field_count(); ++k) {
+        kinds += (k > 0 ? ", " : "") + oneof->field(k)->name();
+      }
+      Report(path + ".adapter", "exactly one kind must be set (" + kinds + ")");
+      break;
+    }
+    case casebus::v1::AdapterConfig::kSpool:
+      if (adapter.spool().directory().empty()) {
+        Report(path + ".adapter.spool.directory", "required");
+      }
+      break;
+  }
+}
+
+void CityChecker::CheckCalendar() {
+  const Calendar& calendar = config_.calendar();
+  if (calendar.utc_offset_minutes() < -720 || calendar.utc_offset_minutes() > 840) {
+    Report("calendar.utc_offset_minutes",
+           "must be within -720..840, got " + std::to_string(calendar.utc_offset_minutes()));
+  }
+  CheckWindows(calendar);
+  std::set<int> weekdays;
+  for (int i = 0; i < calendar.work_weekdays_size(); ++i) {
+    int day = calendar.work_weekdays(i);
+    std::string path = At("calendar.work_weekdays", i);
+    if (day < 1 || day > 7) {
+      Report(path, "must be an ISO weekday 1..7 (1 = Monday), got " + std::to_string(day));
+    } else if (!weekdays.insert(day).second) {
+      Report(path, "weekday " + std::to_string(day) + " is listed twice");
+    }
+  }
+  CheckDates(calendar);
+}
+
+void CityChecker::CheckWindows(const Calendar& calendar) {
+  std::optional<int> previous_end;
+  size_t previous = 0;
+  for (int i = 0; i < calendar.windows_size(); ++i) {
+    const auto& window = calendar.windows(i);
+    std::string path = At("calendar.windows", i);
+    auto start = ParseClock(window.start(), false);
+    auto end = ParseClock(window.end(), true);
+    if (!start) Report(path + ".start", "must be a time \"HH:MM\", got " + Quote(window.start()));
+    if (!end) Report(path + ".end", "must be a time \"HH:MM\", got " + Quote(window.end()));
+    if (!start || !end) continue;
+    if (*start >= *end) {
+      Report(path, "start " + window.start() + " must be before end " + window.end());
+      continue;
+    }
+    if (previous_end && *start < *previous_end) {
+      Report(path, "must start at or after the end of calendar.windows[" +
+                       std::to_string(previous) + "] (windows are sorted and do not overlap)");
+    }
+    previous_end = *end;
+    previous = static_cast<size_t>(i);
+  }
+}
+
+void CityChecker::CheckDates(const Calendar& calendar) {
+  std::unordered_map<int64_t, std::string> holidays;  // day → path
+  for (int i = 0; i < calendar.holidays_size(); ++i) {
+    std::string path = At("calendar.holidays", i);
+    if (auto day = ParseDate(calendar.holidays(i))) {
+      holidays.emplace(*day, path);
+    } else {
+      Report(path, "must be a date \"YYYY-MM-DD\", got " + Quote(calendar.holidays(i)));
+    }
+  }
+  for (int i = 0; i < calendar.make_up_days_size(); ++i) {
+    std::string path = At("calendar.make_up_days", i);
+    auto day = ParseDate(calendar.make_up_days(i));
+    if (!day) {
+      Report(path, "must be a date \"YYYY-MM-DD\", got " + Quote(calendar.make_up_days(i)));
+    } else if (auto it = holidays.find(*day); it != holidays.end()) {
+      Report(path, calendar.make_up_days(i) + " is also a holiday (" + it->second + ", line " +
+                       std::to_string(LineOf(it->second)) + "); a date cannot be both");
+    }
+  }
+}
+
+void CityChecker::CheckDedup() {
+  const auto& dedup = config_.dedup();
+  if (!(dedup.radius_m() >= 0)) {
+    Report("dedup.radius_m", "must be >= 0, got " + Number(dedup.radius_m()));
+  }
+  if (!(dedup.window_hours() >= 0)) {
+    Report("dedup.window_hours", "must be >= 0, got " + Number(dedup.window_hours()));
+  }
+}
+
+void Validate(const casebus::v1::CityConfig& config, const SourceLines& lines, Problems& problems) {
+  CityChecker(config, lines, problems).Run();
+}
+
+Status ValidateCityConfig(const casebus::v1::CityConfig& config, std::string_view source_name) {
+  SourceLines no_lines;
+  Problems problems(source_name);
+  Validate(config, no_lines, problems);
+  return problems.ToStatus();
+}
+
+}  // namespace casebus::config

@@ -1,0 +1,449 @@
+#include "engine/core/case_machine.h"
+
+#include <algorithm>
+
+#include "engine/core/command_check.h"
+
+namespace casebus::core {
+namespace {
+
+v1::Code ToCode(StatusCode c) {
+  switch (c) {
+    case StatusCode::kOk: return v1::OK;
+    case StatusCode::kInvalidArgument: return v1::INVALID_ARGUMENT;
+    case StatusCode::kNotFound: return v1::NOT_FOUND;
+    case StatusCode::kFailedPrecondition: return v1::FAILED_PRECONDITION;
+    case StatusCode::kAlreadyExists: return v1::ALREADY_EXISTS;
+    case StatusCode::kUnavailable: return v1::UNAVAILABLE;
+    default: return v1::INTERNAL;
+  }
+}
+
+std::string CaseRef(const v1::Case& c) {
+  return "case " + std::to_string(c.id()) + " is " + StateName(c.state());
+}
+
+// "case 7 is dispatched; resolve needs it accepted: the department must accept (签收) the
+// work order first"
+Status Illegal(const v1::Case& c, std::string_view verb, std::string_view need) {
+  return Status::FailedPrecondition(CaseRef(c) + "; " + std::string(verb) + " needs " +
+                                    std::string(need));
+}
+
+v1::CaseEvent NewEvent(v1::EventType type, const v1::Case& c, Millis now, const std::string& actor) {
+  v1::CaseEvent e;
+  e.set_type(type);
+  e.set_case_id(c.id());
+  e.set_at_ms(now);
+  e.set_actor(actor);
+  return e;
+}
+
+bool Undisposed(v1::CaseState s) {
+  return s == v1::DISPATCHED || s == v1::ACCEPTED || s == v1::RETURNED;
+}
+
+}  // namespace
+
+uint64_t PayloadHash(std::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : bytes) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+std::string StateName(v1::CaseState s) {
+  std::string n = v1::CaseState_Name(s);
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return n;
+}
+
+Result<std::unique_ptr<CaseMachine>> CaseMachine::Create(
+    std::shared_ptr<const v1::CityConfig> config) {
+  auto router = Router::Compile(*config);
+  if (!router) return Err(router.error());
+  return std::unique_ptr<CaseMachine>(new CaseMachine(std::move(config), std::move(*router)));
+}
+
+CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router router)
+    : config_(std::move(config)),
+      router_(std::move(router)),
+      calendar_(config_->calendar()),
+      deduper_(config_->dedup(), config_->grids_size() ? config_->grids(0).lat() : 30.0) {
+  for (const auto& c : config_->categories()) categories_[c.code()] = &c;
+  for (const auto& d : config_->departments()) departments_[d.id()] = &d;
+  for (const auto& g : config_->grids()) grids_[g.code()] = true;
+}
+
+const v1::Case* CaseMachine::Find(uint64_t id) const {
+  auto it = cases_.find(id);
+  return it == cases_.end() ? nullptr : &it->second;
+}
+
+const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const {
+  auto it = categories_.find(c.category());
+  if (it == categories_.end()) return scratch;
+  const v1::Category& cat = *it->second;
+  for (const auto& cond : cat.conditions()) {
+    if (cond.id() != c.condition()) continue;
+    scratch = cat.limits();
+    const auto& l = cond.limits();
+    if (l.has_accept()) *scratch.mutable_accept() = l.accept();
+    if (l.has_handle()) *scratch.mutable_handle() = l.handle();
+    if (l.has_verify()) *scratch.mutable_verify() = l.verify();
+    if (l.has_rework()) *scratch.mutable_rework() = l.rework();
+    return scratch;
+  }
+  if (!cat.has_limits() && cat.conditions_size() > 0) {
+    // No condition chosen: the first condition's limits stand in for the category's.
+    return cat.conditions(0).limits();
+  }
+  return cat.limits();
+}
+
+Millis CaseMachine::AddLimit(Millis start, const v1::TimeLimit& limit, Millis fallback_hours) const {
+  if (limit.value() <= 0) return start + fallback_hours * kHour;
+  return calendar_.Add(start, limit);
+}
+
+Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
+  Effects fx;
+  fx.result.set_request_id(cmd.request_id());
+  std::string bytes;
+  cmd.SerializeToString(&bytes);
+  const uint64_t hash = PayloadHash(bytes);
+  if (auto it = requests_.find(cmd.request_id()); it != requests_.end() && !cmd.request_id().empty()) {
+    if (it->second.payload_hash != hash) {
+      fx.result.set_code(v1::ALREADY_EXISTS);
+      fx.result.set_field("request_id");
+      fx.result.set_message("request_id " + cmd.request_id() +
+                            " was already used for a different command; use a new request_id");
+      return fx;
+    }
+    fx.result.set_code(v1::OK);
+    fx.result.set_case_id(it->second.case_id);
+    fx.result.set_merged(it->second.merged);
+    fx.result.set_duplicate(true);
+    fx.result.set_message("already applied");
+    return fx;
+  }
+  Events events;
+  uint64_t result_case = 0;
+  Status st = CheckCommand(cmd);
+  if (st.ok()) st = Decide(cmd, now, events, result_case);
+  if (!st.ok()) {
+    fx.result.set_code(ToCode(st.code()));
+    fx.result.set_message(st.message());
+    fx.result.set_field(st.field());
+    fx.result.set_case_id(TargetCase(cmd));
+    return fx;
+  }
+  const bool merged = cmd.has_report() && events.front().type() == v1::EV_ABSORBED;
+  for (auto& e : events) {
+    Apply(e);
+    const v1::Case& c = cases_.at(e.case_id());
+    switch (e.type()) {
+      case v1::EV_DISPATCHED: fx.work_orders.push_back(MakeWorkOrder(c, "dispatch")); break;
+      case v1::EV_REWORK: fx.work_orders.push_back(MakeWorkOrder(c, "rework")); break;
+      case v1::EV_REOPENED: fx.work_orders.push_back(MakeWorkOrder(c, "reopen")); break;
+      default: break;
+    }
+    *fx.record.add_events() = std::move(e);
+  }
+  fx.record.set_at_ms(now);
+  fx.record.set_request_id(cmd.request_id());
+  fx.record.set_payload_hash(hash);
+  fx.record.set_result_case_id(result_case);
+  fx.record.set_merged(merged);
+  requests_[cmd.request_id()] = {hash, result_case, merged};
+  fx.result.set_code(v1::OK);
+  fx.result.set_case_id(result_case);
+  fx.result.set_merged(merged);
+  if (!fx.work_orders.empty()) {
+    fx.result.set_department(fx.work_orders.back().department());
+    fx.result.set_work_order_id(fx.work_orders.back().id());
+  }
+  return fx;
+}
+
+void CaseMachine::Replay(const v1::JournalRecord& r) {
+  for (const auto& e : r.events()) Apply(e);
+  if (!r.request_id().empty())
+    requests_[r.request_id()] = {r.payload_hash(), r.result_case_id(), r.merged()};
+}
+
+Status CaseMachine::DecideReport(const v1::Command& cmd, Millis now, Events& out,
+                                 uint64_t& result_case) {
+  const v1::Report& r = cmd.report();
+  auto cat = categories_.find(r.category());
+  if (cat == categories_.end())
+    return Status::InvalidArgument("report.category " + r.category() + " is not a category of " +
+                                       config_->name(),
+                                   "report.category");
+  const v1::Category& category = *cat->second;
+  if (!category.has_limits() && category.conditions_size() == 0)
+    return Status::InvalidArgument("report.category " + r.category() + " (" + category.name() +
+                                       ") is a class; report one of its subcategories",
+                                   "report.category");
+  if (!r.condition().empty() &&
+      std::none_of(category.conditions().begin(), category.conditions().end(),
+                   [&](const v1::Condition& c) { return c.id() == r.condition(); }))
+    return Status::InvalidArgument("report.condition " + r.condition() +
+                                       " is not a condition of category " + r.category(),
+                                   "report.condition");
+  if (!grids_.count(r.place().grid()))
+    return Status::InvalidArgument("report.place.grid " + r.place().grid() +
+                                       " is not a unit grid of " + config_->name(),
+                                   "report.place.grid");
+  v1::Case c;
+  c.set_category(r.category());
+  c.set_condition(r.condition());
+  *c.mutable_place() = r.place();
+  c.set_source(r.source());
+  c.set_urgency(r.urgency() == v1::URGENCY_UNSPECIFIED ? v1::NORMAL : r.urgency());
+  c.set_asset_id(r.asset_id());
+  c.set_description(r.description());
+  v1::Reporter reporter = r.reporter();
+  reporter.set_source(r.source());
+  reporter.set_at_ms(now);
+  const uint64_t dup =
+      deduper_.FindDuplicate(c, now, [this](uint64_t id) { return Find(id); });
+  if (dup != 0) {
+    const v1::Case& existing = cases_.at(dup);
+    auto e = NewEvent(v1::EV_ABSORBED, existing, now, cmd.actor());
+    *e.mutable_reporter() = reporter;
+    e.set_report_count(1);
+    out.push_back(std::move(e));
+    result_case = dup;
+    return Status::Ok();
+  }
+  c.set_id(next_case_id_);
+  c.set_state(v1::REPORTED);
+  c.set_reported_at_ms(now);
+  c.set_report_count(1);
+  *c.add_reporters() = reporter;
+  auto e = NewEvent(v1::EV_REPORTED, c, now, cmd.actor());
+  *e.mutable_reported() = std::move(c);
+  result_case = e.case_id();
+  out.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Status CaseMachine::DecideDispatch(const v1::Case& c, const v1::Dispatch& d,
+                                   const std::string& actor, Millis now, Events& out) {
+  if (c.state() != v1::REGISTERED && c.state() != v1::RETURNED)
+    return Illegal(c, "dispatch", c.state() == v1::REPORTED
+                                      ? "it registered (立案) first"
+                                      : "it registered or returned by its department");
+  v1::RouteDecision route;
+  if (!d.department().empty()) {
+    if (!departments_.count(d.department()))
+      return Status::InvalidArgument("dispatch.department " + d.department() +
+                                         " is not a department of " + config_->name(),
+                                     "dispatch.department");
+    route.set_department(d.department());
+    route.set_explanation("dispatched by " + actor + " to " + d.department());
+  } else {
+    auto decided = router_.Route(c, c.state() == v1::RETURNED ? c.department() : "");
+    if (!decided) return decided.error();
+    route = std::move(*decided);
+  }
+  v1::StageLimits scratch;
+  const v1::StageLimits& limits = LimitsFor(c, scratch);
+  auto e = NewEvent(v1::EV_DISPATCHED, c, now, actor);
+  *e.mutable_route() = route;
+  e.set_work_order_id(std::to_string(c.id()) + "-" + std::to_string(c.dispatch_count() + 1));
+  e.set_accept_deadline_ms(AddLimit(now, limits.accept(), 2));
+  // 捆绑计时: a re-dispatch after a return keeps the first dispatch's handling deadline.
+  e.set_handle_deadline_ms(c.handle_deadline_ms() > 0 ? c.handle_deadline_ms()
+                                                      : AddLimit(now, limits.handle(), 24));
+  out.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Status CaseMachine::DecideVerify(const v1::Case& c, const v1::Verify& v, Millis now, Events& out) {
+  if (c.state() != v1::RESOLVED)
+    return Illegal(c, "verify", "it resolved (处置完毕) by its department first");
+  if (v.passed()) {
+    auto e = NewEvent(v1::EV_VERIFIED, c, now, "");
+    e.set_reason(v.reason());
+    out.push_back(std::move(e));
+    return Status::Ok();
+  }
+  v1::StageLimits scratch;
+  const v1::StageLimits& limits = LimitsFor(c, scratch);
+  auto e = NewEvent(v1::EV_REWORK, c, now, "");
+  e.set_reason(v.reason());
+  e.set_work_order_id(std::to_string(c.id()) + "-" + std::to_string(c.dispatch_count() + 1));
+  e.set_accept_deadline_ms(AddLimit(now, limits.accept(), 2));
+  e.set_handle_deadline_ms(
+      AddLimit(now, limits.has_rework() ? limits.rework() : limits.handle(), 24));
+  out.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Status CaseMachine::DecideMerge(const v1::Merge& m, Events& out) {
+  const v1::Case* dup = Find(m.case_id());
+  const v1::Case* into = Find(m.into_case_id());
+  if (!into)
+    return Status::NotFound("merge.into_case_id: case " + std::to_string(m.into_case_id()) +
+                            " does not exist");
+  if (!IsOpen(dup->state())) return Illegal(*dup, "merge", "it open");
+  if (!IsOpen(into->state()))
+    return Illegal(*into, "merge into it", "it open (reopen it, or merge into an open case)");
+  auto a = NewEvent(v1::EV_MERGED_INTO, *dup, 0, "");
+  a.set_other_case(into->id());
+  out.push_back(std::move(a));
+  auto b = NewEvent(v1::EV_ABSORBED, *into, 0, "");
+  b.set_other_case(dup->id());
+  b.set_report_count(dup->report_count());
+  if (dup->reporters_size() > 0) *b.mutable_reporter() = dup->reporters(0);
+  out.push_back(std::move(b));
+  return Status::Ok();
+}
+
+Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint64_t& result_case) {
+  if (cmd.has_report()) return DecideReport(cmd, now, out, result_case);
+  const uint64_t id = TargetCase(cmd);
+  const v1::Case* found = Find(id);
+  if (!found) return Status::NotFound("case " + std::to_string(id) + " does not exist");
+  const v1::Case& c = *found;
+  result_case = id;
+  auto simple = [&](v1::EventType t, std::string reason = {}) {
+    auto e = NewEvent(t, c, now, cmd.actor());
+    e.set_reason(std::move(reason));
+    out.push_back(std::move(e));
+    return Status::Ok();
+  };
+  using C = v1::Command;
+  Status st;
+  switch (cmd.body_case()) {
+    case C::kRegister: {
+      if (c.state() != v1::REPORTED) return Illegal(c, "register", "it reported and not yet registered");
+      const std::string& cond = cmd.register_().condition();
+      if (!cond.empty()) {
+        const v1::Category& cat = *categories_.at(c.category());
+        if (std::none_of(cat.conditions().begin(), cat.conditions().end(),
+                         [&](const v1::Condition& k) { return k.id() == cond; }))
+          return Status::InvalidArgument("register.condition " + cond +
+                                             " is not a condition of category " + c.category(),
+                                         "register.condition");
+      }
+      auto e = NewEvent(v1::EV_REGISTERED, c, now, cmd.actor());
+      e.set_condition(cond);
+      out.push_back(std::move(e));
+      return Status::Ok();
+    }
+    case C::kReject:
+      if (c.state() != v1::REPORTED) return Illegal(c, "reject (不予立案)", "it reported and not yet registered; void it instead");
+      return simple(v1::EV_REJECTED, cmd.reject().reason());
+    case C::kDispatch: {
+      st = DecideDispatch(c, cmd.dispatch(), cmd.actor(), now, out);
+      return st;
+    }
+    case C::kAccept:
+      if (c.state() != v1::DISPATCHED) return Illegal(c, "accept (签收)", "it dispatched to the department");
+      if (!cmd.accept().work_order_id().empty() && cmd.accept().work_order_id() != c.work_order_id())
+        return Status::FailedPrecondition("accept.work_order_id " + cmd.accept().work_order_id() +
+                                          " is not case " + std::to_string(id) +
+                                          "'s current work order " + c.work_order_id());
+      return simple(v1::EV_ACCEPTED);
+    case C::kReturn:
+      if (c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED)
+        return Illegal(c, "return (回退)", "it dispatched to or accepted by a department");
+      return simple(v1::EV_RETURNED, cmd.return_().reason());
+    case C::kRequestExtension: {
+      if (c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED)
+        return Illegal(c, "an extension request (延期)", "it dispatched or accepted");
+      if (c.pending_extension_hours() > 0)
+        return Status::FailedPrecondition("case " + std::to_string(id) + " already has an extension request of " +
+                                          std::to_string(c.pending_extension_hours()) +
+                                          " h waiting; approve or deny it first");
+      auto e = NewEvent(v1::EV_EXTENSION_REQUESTED, c, now, cmd.actor());
+      e.set_extension_hours(cmd.request_extension().hours());
+      e.set_reason(cmd.request_extension().reason());
+      out.push_back(std::move(e));
+      return Status::Ok();
+    }
+    case C::kApproveExtension:
+    case C::kDenyExtension: {
+      if (c.pending_extension_hours() <= 0)
+        return Status::FailedPrecondition("case " + std::to_string(id) +
+                                          " has no extension request waiting; the department must request one first");
+      if (cmd.has_deny_extension()) return simple(v1::EV_EXTENSION_DENIED, cmd.deny_extension().reason());
+      int hours = cmd.approve_extension().hours() > 0 ? cmd.approve_extension().hours()
+                                                      : c.pending_extension_hours();
+      v1::StageLimits scratch;
+      v1::TimeLimit extra;
+      extra.set_value(hours);
+      const auto handle_clock = LimitsFor(c, scratch).handle().clock();
+      extra.set_clock(handle_clock == v1::URGENT_HOURS || handle_clock == v1::CALENDAR_DAYS
+                          ? v1::URGENT_HOURS
+                          : v1::WORKING_HOURS);
+      auto e = NewEvent(v1::EV_EXTENSION_APPROVED, c, now, cmd.actor());
+      e.set_extension_hours(hours);
+      e.set_handle_deadline_ms(calendar_.Add(c.handle_deadline_ms(), extra));
+      out.push_back(std::move(e));
+      return Status::Ok();
+    }
+    case C::kSuspend:
+      if (!Undisposed(c.state()))
+        return Illegal(c, "suspend (挂账)", "it dispatched, accepted or returned (not yet resolved)");
+      return simple(v1::EV_SUSPENDED, cmd.suspend().reason());
+    case C::kResume: {
+      if (c.state() != v1::SUSPENDED) return Illegal(c, "resume", "it suspended");
+      auto e = NewEvent(v1::EV_RESUMED, c, now, cmd.actor());
+      e.set_accept_deadline_shift_ms(now - c.suspended_at_ms());
+      out.push_back(std::move(e));
+      return Status::Ok();
+    }
+    case C::kResolve: {
+      if (c.state() != v1::ACCEPTED)
+        return Illegal(c, "resolve", c.state() == v1::DISPATCHED
+                                         ? "it accepted: the department must accept (签收) the work order first"
+                                         : "it accepted by its department");
+      v1::StageLimits scratch;
+      auto e = NewEvent(v1::EV_RESOLVED, c, now, cmd.actor());
+      *e.mutable_evidence() = cmd.resolve().evidence();
+      e.set_reason(cmd.resolve().note());
+      e.set_verify_deadline_ms(AddLimit(now, LimitsFor(c, scratch).verify(), 4));
+      out.push_back(std::move(e));
+      return Status::Ok();
+    }
+    case C::kVerify:
+      st = DecideVerify(c, cmd.verify(), now, out);
+      if (st.ok()) out.back().set_actor(cmd.actor());
+      return st;
+    case C::kClose:
+      if (c.state() != v1::VERIFIED)
+        return Illegal(c, "close (结案)", "it verified (核查 passed) first");
+      return simple(v1::EV_CLOSED);
+    case C::kReopen: {
+      if (c.state() != v1::CLOSED) return Illegal(c, "reopen (回头看)", "it closed");
+      v1::StageLimits scratch;
+      const v1::StageLimits& limits = LimitsFor(c, scratch);
+      auto e = NewEvent(v1::EV_REOPENED, c, now, cmd.actor());
+      e.set_reason(cmd.reopen().reason());
+      e.set_work_order_id(std::to_string(c.id()) + "-" + std::to_string(c.dispatch_count() + 1));
+      e.set_accept_deadline_ms(AddLimit(now, limits.accept(), 2));
+      e.set_handle_deadline_ms(AddLimit(now, limits.handle(), 24));
+      out.push_back(std::move(e));
+      return Status::Ok();
+    }
+    case C::kMerge:
+      st = DecideMerge(cmd.merge(), out);
+      if (!st.ok()) return st;
+      for (auto& e : out) e.set_at_ms(now), e.set_actor(cmd.actor());
+      result_case = cmd.merge().into_case_id();
+      return Status::Ok();
+    case C::kVoid:
+      if (!IsOpen(c.state())) return Illegal(c, "void (作废)", "it open");
+      return simple(v1::EV_VOIDED, cmd.void_().reason());
+    case C::kNote:
+      if (!IsOpen(c.state())) return Illegal(c, "a note", "it open");
+      return simple(v1::EV_NOTE, cmd.note().text());
+    default:
+      return Status::InvalidArgument("unknown command", "body");
+  }
+}
+
+}  // namespace casebus::core

@@ -1,0 +1,89 @@
+#pragma once
+// CaseMachine: the lifecycle rules of DESIGN.md's loop. Execute(command, now) decides whether
+// a command is legal in the case's current state, turns it into events, applies them and
+// returns the effects (the result for the submitter, the journal record to make durable, the
+// work orders to put in the outbox). Replay() applies journaled events on recovery.
+//
+// Pure: no I/O and no clock; time comes in as `now`. Owned by one shard thread; not
+// thread-safe. Invariants: every case's fields equal the fold of its history; request ids map
+// to the result of the command that first used them.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "casebus/v1/case.pb.h"
+#include "casebus/v1/command.pb.h"
+#include "casebus/v1/config.pb.h"
+#include "casebus/v1/journal.pb.h"
+#include "casebus/v1/work_order.pb.h"
+#include "engine/base/clock.h"
+#include "engine/base/status.h"
+#include "engine/core/deduper.h"
+#include "engine/core/router.h"
+#include "engine/core/working_calendar.h"
+
+namespace casebus::core {
+
+struct Effects {
+  v1::CommandResult result;
+  v1::JournalRecord record;  // has events only when the command changed state
+  std::vector<v1::WorkOrder> work_orders;
+  bool Changed() const { return record.events_size() > 0; }
+};
+
+class CaseMachine {
+ public:
+  static Result<std::unique_ptr<CaseMachine>> Create(std::shared_ptr<const v1::CityConfig> config);
+
+  Effects Execute(const v1::Command& command, Millis now);
+  void Replay(const v1::JournalRecord& record);
+  v1::QueryResult Answer(const v1::Query& query, Millis now) const;
+
+  const v1::Case* Find(uint64_t id) const;
+  const std::unordered_map<uint64_t, v1::Case>& cases() const { return cases_; }
+  const v1::CityConfig& config() const { return *config_; }
+  const WorkingCalendar& calendar() const { return calendar_; }
+  uint64_t next_case_id() const { return next_case_id_; }
+
+ private:
+  struct RequestEntry {
+    uint64_t payload_hash;
+    uint64_t case_id;
+    bool merged;
+  };
+  using Events = std::vector<v1::CaseEvent>;
+
+  CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router router);
+
+  Status Decide(const v1::Command& cmd, Millis now, Events& out, uint64_t& result_case);
+  Status DecideReport(const v1::Command& cmd, Millis now, Events& out, uint64_t& result_case);
+  Status DecideDispatch(const v1::Case& c, const v1::Dispatch& d, const std::string& actor,
+                        Millis now, Events& out);
+  Status DecideVerify(const v1::Case& c, const v1::Verify& v, Millis now, Events& out);
+  Status DecideMerge(const v1::Merge& m, Events& out);
+
+  void Apply(const v1::CaseEvent& e);
+  v1::WorkOrder MakeWorkOrder(const v1::Case& c, std::string reason) const;
+  const v1::StageLimits& LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const;
+  Millis AddLimit(Millis start, const v1::TimeLimit& limit, Millis fallback_hours) const;
+
+  std::shared_ptr<const v1::CityConfig> config_;
+  Router router_;
+  WorkingCalendar calendar_;
+  Deduper deduper_;
+  std::unordered_map<std::string, const v1::Category*> categories_;
+  std::unordered_map<std::string, const v1::Department*> departments_;
+  std::unordered_map<std::string, bool> grids_;
+  std::unordered_map<uint64_t, v1::Case> cases_;
+  std::unordered_map<std::string, RequestEntry> requests_;
+  uint64_t next_case_id_ = 1;
+};
+
+// 64-bit FNV-1a: stable across builds, so hashes kept in the journal stay comparable.
+uint64_t PayloadHash(std::string_view bytes);
+// The case state for people: "dispatched".
+std::string StateName(v1::CaseState s);
+
+}  // namespace casebus::core

@@ -1,0 +1,117 @@
+// Read-only answers from the shard's state. The closure table here is computed by a scan of
+// the cases; the metrics issue replaces it with maintained ledger counters.
+
+#include <algorithm>
+#include <map>
+
+#include "engine/core/case_machine.h"
+
+namespace casebus::core {
+namespace {
+
+bool Undisposed(v1::CaseState s) {
+  return s == v1::DISPATCHED || s == v1::ACCEPTED || s == v1::RETURNED;
+}
+bool Disposed(v1::CaseState s) {
+  return s == v1::RESOLVED || s == v1::VERIFIED || s == v1::CLOSED;
+}
+
+void Count(v1::ClosureRow& row, const v1::Case& c, Millis now) {
+  if (c.registered_at_ms() > 0) row.set_registered(row.registered() + 1);
+  if (c.dispatched_at_ms() > 0) row.set_dispatched(row.dispatched() + 1);
+  const bool overdue_open = Undisposed(c.state()) && c.handle_deadline_ms() > 0 &&
+                            c.handle_deadline_ms() < now;
+  if (overdue_open) row.set_overdue_open(row.overdue_open() + 1);
+  // 应结案 = disposed + still undisposed past the deadline (DOMAIN.md §4).
+  if (Disposed(c.state()) || overdue_open) row.set_due(row.due() + 1);
+  if (c.state() == v1::CLOSED) {
+    row.set_closed(row.closed() + 1);
+    if (c.closed_on_time()) row.set_closed_on_time(row.closed_on_time() + 1);
+  }
+  if (c.rework_count() > 0) row.set_rework(row.rework() + 1);
+  if (c.return_count() > 0) row.set_returned(row.returned() + 1);
+}
+
+void Finish(v1::ClosureRow& row) {
+  if (row.due() > 0) {
+    row.set_closure_rate(static_cast<double>(row.closed()) / static_cast<double>(row.due()));
+    row.set_on_time_closure_rate(static_cast<double>(row.closed_on_time()) /
+                                 static_cast<double>(row.due()));
+  }
+}
+
+}  // namespace
+
+v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
+  v1::QueryResult out;
+  out.set_code(v1::OK);
+  out.set_utc_offset_minutes(config_->calendar().utc_offset_minutes());
+  switch (q.body_case()) {
+    case v1::Query::kShow: {
+      const v1::Case* c = Find(q.show().case_id());
+      if (!c) {
+        out.set_code(v1::NOT_FOUND);
+        out.set_message("case " + std::to_string(q.show().case_id()) + " does not exist");
+      } else {
+        *out.mutable_found() = *c;
+      }
+      break;
+    }
+    case v1::Query::kList: {
+      const auto& f = q.list();
+      const uint32_t limit = f.limit() == 0 ? 100 : std::min<uint32_t>(f.limit(), 10000);
+      std::vector<uint64_t> ids;
+      for (const auto& [id, c] : cases_) {
+        if (id <= f.after_case_id()) continue;
+        if (f.state() != v1::STATE_UNSPECIFIED && c.state() != f.state()) continue;
+        if (!f.department().empty() && c.department() != f.department()) continue;
+        if (!f.district().empty() && !c.place().grid().starts_with(f.district())) continue;
+        if (f.overdue() && !(Undisposed(c.state()) && c.handle_deadline_ms() > 0 &&
+                             c.handle_deadline_ms() < now))
+          continue;
+        ids.push_back(id);
+      }
+      std::sort(ids.begin(), ids.end());
+      if (ids.size() > limit) ids.resize(limit);
+      for (uint64_t id : ids) {
+        v1::Case* c = out.add_cases();
+        *c = cases_.at(id);
+        c->clear_history();
+      }
+      break;
+    }
+    case v1::Query::kClosure: {
+      const Millis as_of = q.closure().as_of_ms() > 0 ? q.closure().as_of_ms() : now;
+      std::map<std::string, v1::ClosureRow> by_dept, by_district;
+      for (const auto& d : config_->departments()) {
+        by_dept[d.id()].set_key(d.id());
+        by_dept[d.id()].set_name(d.name());
+      }
+      for (const auto& d : config_->districts()) {
+        by_district[d.code()].set_key(d.code());
+        by_district[d.code()].set_name(d.name());
+      }
+      for (const auto& [id, c] : cases_) {
+        if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) continue;
+        if (!c.department().empty()) Count(by_dept[c.department()], c, as_of);
+        Count(by_district[c.place().grid().substr(0, 6)], c, as_of);
+      }
+      for (auto& [k, row] : by_dept) Finish(*out.add_by_department() = row);
+      for (auto& [k, row] : by_district) Finish(*out.add_by_district() = row);
+      break;
+    }
+    case v1::Query::kStatus: {
+      auto* s = out.mutable_status();
+      s->set_cases(cases_.size());
+      s->set_open_cases(std::count_if(cases_.begin(), cases_.end(),
+                                      [](const auto& kv) { return IsOpen(kv.second.state()); }));
+      break;
+    }
+    default:
+      out.set_code(v1::INVALID_ARGUMENT);
+      out.set_message("the query has no body (show, list, closure, status)");
+  }
+  return out;
+}
+
+}  // namespace casebus::core

@@ -1,0 +1,101 @@
+#include "engine/core/deduper.h"
+
+#include <cmath>
+
+namespace casebus::core {
+namespace {
+constexpr double kEarthRadiusM = 6371008.8;
+constexpr double kMetresPerDegree = kEarthRadiusM * M_PI / 180.0;
+constexpr double kRad = M_PI / 180.0;
+}  // namespace
+
+bool IsOpen(v1::CaseState s) {
+  switch (s) {
+    case v1::CLOSED:
+    case v1::REJECTED:
+    case v1::VOIDED:
+    case v1::MERGED:
+    case v1::STATE_UNSPECIFIED:
+      return false;
+    default:
+      return true;
+  }
+}
+
+double DistanceMetres(double lat1, double lon1, double lat2, double lon2) {
+  double dlat = (lat2 - lat1) * kRad, dlon = (lon2 - lon1) * kRad;
+  double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
+             std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
+  return 2 * kEarthRadiusM * std::asin(std::min(1.0, std::sqrt(a)));
+}
+
+Deduper::Deduper(const v1::DedupPolicy& p, double ref_lat)
+    : radius_m_(p.radius_m()), window_ms_(std::llround(p.window_hours() * kHour)) {
+  double r = radius_m_ > 0 ? radius_m_ : 1.0;
+  // Cells slightly wider than the radius, so a match is always in the 3×3 neighbourhood
+  // even a little away from ref_lat.
+  lat_step_ = r * 1.01 / kMetresPerDegree;
+  lon_step_ = r * 1.01 / (kMetresPerDegree * std::max(0.1, std::cos(ref_lat * kRad) * 0.98));
+}
+
+std::pair<int64_t, int64_t> Deduper::Cell(double lat, double lon) const {
+  return {static_cast<int64_t>(std::floor(lat / lat_step_)),
+          static_cast<int64_t>(std::floor(lon / lon_step_))};
+}
+
+std::string Deduper::CellKey(const std::string& category, int64_t y, int64_t x) const {
+  return category + '|' + std::to_string(y) + '|' + std::to_string(x);
+}
+
+void Deduper::Add(const v1::Case& c) {
+  // Every case is findable by grid (for reports without coordinates); those with
+  // coordinates also by cell.
+  by_grid_[c.category() + '|' + c.place().grid()].push_back(c.id());
+  if (c.place().has_coordinates()) {
+    auto [y, x] = Cell(c.place().lat(), c.place().lon());
+    by_cell_[CellKey(c.category(), y, x)].push_back(c.id());
+  }
+}
+
+void Deduper::Prune(std::vector<uint64_t>& ids, Millis now,
+                    const std::function<const v1::Case*(uint64_t)>& lookup) {
+  std::erase_if(ids, [&](uint64_t id) {
+    const v1::Case* c = lookup(id);
+    return c == nullptr || !IsOpen(c->state()) || c->reported_at_ms() < now - window_ms_;
+  });
+}
+
+uint64_t Deduper::FindDuplicate(const v1::Case& report, Millis now,
+                                const std::function<const v1::Case*(uint64_t)>& lookup) {
+  if (window_ms_ <= 0) return 0;
+  uint64_t best = 0;
+  double best_d = 0;
+  auto consider = [&](uint64_t id, double d) {
+    if (best == 0 || d < best_d || (d == best_d && id < best)) best = id, best_d = d;
+  };
+  if (!report.place().has_coordinates()) {
+    auto it = by_grid_.find(report.category() + '|' + report.place().grid());
+    if (it == by_grid_.end()) return 0;
+    Prune(it->second, now, lookup);
+    for (uint64_t id : it->second) consider(id, 0);
+    return best;
+  }
+  if (radius_m_ <= 0) return 0;
+  auto [cy, cx] = Cell(report.place().lat(), report.place().lon());
+  for (int64_t dy = -1; dy <= 1; ++dy) {
+    for (int64_t dx = -1; dx <= 1; ++dx) {
+      auto it = by_cell_.find(CellKey(report.category(), cy + dy, cx + dx));
+      if (it == by_cell_.end()) continue;
+      Prune(it->second, now, lookup);
+      for (uint64_t id : it->second) {
+        const v1::Case* c = lookup(id);
+        double d = DistanceMetres(report.place().lat(), report.place().lon(), c->place().lat(),
+                                  c->place().lon());
+        if (d <= radius_m_) consider(id, d);
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace casebus::core

@@ -1,0 +1,52 @@
+#pragma once
+// Deduper: finds the open case a new report duplicates — same category, within radius_m
+// (or the same unit grid when the report has no coordinates), reported within window_hours.
+//
+// Owned by the CaseMachine and used only on its shard thread. The index holds candidate ids
+// and is pruned lazily: ids of closed or old cases are dropped when a lookup meets them, so a
+// lookup costs in proportion to the open, recent cases of one category nearby.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "casebus/v1/case.pb.h"
+#include "casebus/v1/config.pb.h"
+#include "engine/base/clock.h"
+
+namespace casebus::core {
+
+// Great-circle distance in metres (spherical Earth, R = 6,371,008.8 m).
+double DistanceMetres(double lat1, double lon1, double lat2, double lon2);
+
+class Deduper {
+ public:
+  // ref_lat: a latitude near the city, fixes the longitude cell width.
+  Deduper(const v1::DedupPolicy& policy, double ref_lat);
+
+  // Remembers a newly reported case as a candidate for later reports.
+  void Add(const v1::Case& c);
+
+  // lookup: case id → the case, or nullptr when unknown. Returns the id of the open case the
+  // report duplicates (the nearest; the earliest on ties), or 0.
+  uint64_t FindDuplicate(const v1::Case& report, Millis now,
+                         const std::function<const v1::Case*(uint64_t)>& lookup);
+
+ private:
+  std::string CellKey(const std::string& category, int64_t y, int64_t x) const;
+  std::pair<int64_t, int64_t> Cell(double lat, double lon) const;
+  void Prune(std::vector<uint64_t>& ids, Millis now,
+             const std::function<const v1::Case*(uint64_t)>& lookup);
+
+  double radius_m_;
+  Millis window_ms_;
+  double lat_step_, lon_step_;  // degrees per cell; a cell is at least radius wide
+  std::unordered_map<std::string, std::vector<uint64_t>> by_cell_;  // coordinates known
+  std::unordered_map<std::string, std::vector<uint64_t>> by_grid_;  // no coordinates
+};
+
+bool IsOpen(v1::CaseState s);
+
+}  // namespace casebus::core

@@ -1,0 +1,53 @@
+#pragma once
+// Adapter: one department channel (spool, zmq, webhook, open311). The Dispatcher hands it
+// work orders and polls it for the department's replies.
+//
+// Thread safety: an adapter is used by the dispatch thread only.
+// Contract: Deliver() returns OK only once the department has the order durably (for the
+// spool: the file and its directory entry are fsynced). Delivery is at least once; the
+// department de-duplicates by work-order id.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "casebus/v1/command.pb.h"
+#include "casebus/v1/config.pb.h"
+#include "casebus/v1/work_order.pb.h"
+#include "engine/base/status.h"
+
+namespace casebus::dispatch {
+
+class Adapter {
+ public:
+  virtual ~Adapter() = default;
+  virtual Status Deliver(const v1::WorkOrder& order) = 0;
+  // Reads replies that arrived since the last call, as commands (request_id set by the
+  // department, actor = the department id). Default: none.
+  virtual std::vector<v1::Command> PollReplies() { return {}; }
+};
+
+struct AdapterContext {
+  std::string data_dir;  // relative adapter paths resolve under it
+};
+
+// Which factory builds an adapter is picked by the kind set in the department's
+// AdapterConfig ("spool", ...). Owned by the server; each adapter folder registers itself
+// through one Register...Adapter(AdapterRegistry&) function.
+class AdapterRegistry {
+ public:
+  using Factory = std::function<Result<std::unique_ptr<Adapter>>(const v1::Department&,
+                                                                 const AdapterContext&)>;
+  void Register(std::string kind, Factory factory);
+  Result<std::unique_ptr<Adapter>> Create(const v1::Department& dept,
+                                          const AdapterContext& ctx) const;
+  // The kind name of a department's adapter config, "" when none is set.
+  static std::string KindOf(const v1::AdapterConfig& config);
+
+ private:
+  std::map<std::string, Factory> factories_;
+};
+
+}  // namespace casebus::dispatch

@@ -1,0 +1,106 @@
+#include "engine/dispatch/dispatcher.h"
+
+#include <chrono>
+
+namespace casebus::dispatch {
+namespace {
+constexpr int64_t kBaseBackoffMs = 200;
+constexpr int64_t kMaxBackoffMs = 60'000;
+constexpr auto kPollInterval = std::chrono::milliseconds(100);
+
+int64_t SteadyMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Dispatcher::Dispatcher(std::map<std::string, std::unique_ptr<Adapter>> adapters,
+                       DispatcherHooks hooks)
+    : adapters_(std::move(adapters)), hooks_(std::move(hooks)) {}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void Dispatcher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Dispatcher::Enqueue(std::vector<v1::WorkOrder> orders) {
+  if (orders.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    pending_ += orders.size();
+    for (auto& o : orders) incoming_.push_back(std::move(o));
+  }
+  cv_.notify_one();
+}
+
+uint64_t Dispatcher::pending() const {
+  std::lock_guard lock(mu_);
+  return pending_;
+}
+uint64_t Dispatcher::delivered() const {
+  std::lock_guard lock(mu_);
+  return delivered_;
+}
+
+void Dispatcher::RunOnce(int64_t now) {
+  std::vector<v1::WorkOrder> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(incoming_);
+  }
+  for (auto& o : batch) lanes_[o.department()].queue.push_back(std::move(o));
+  std::vector<std::string> done;
+  for (auto& [dept, lane] : lanes_) {
+    auto adapter = adapters_.find(dept);
+    while (!lane.queue.empty() && lane.next_try_ms <= now) {
+      Status st = adapter == adapters_.end()
+                      ? Status::NotFound("department " + dept + " has no adapter")
+                      : adapter->second->Deliver(lane.queue.front());
+      if (!st.ok()) {
+        ++lane.attempts;
+        lane.last_error = st.message();
+        // Full jitter: uniform in [0, min(cap, base·2^attempts)).
+        int64_t cap = std::min(kMaxBackoffMs, kBaseBackoffMs << std::min(lane.attempts, 16));
+        rng_ ^= rng_ << 13, rng_ ^= rng_ >> 7, rng_ ^= rng_ << 17;
+        lane.next_try_ms = now + static_cast<int64_t>(rng_ % static_cast<uint64_t>(cap)) + 1;
+        break;
+      }
+      lane.attempts = 0;
+      done.push_back(lane.queue.front().id());
+      lane.queue.pop_front();
+    }
+  }
+  if (!done.empty()) {
+    if (hooks_.on_delivered) hooks_.on_delivered(done);
+    std::lock_guard lock(mu_);
+    pending_ -= done.size();
+    delivered_ += done.size();
+  }
+  std::vector<v1::Command> replies;
+  for (auto& [dept, adapter] : adapters_) {
+    auto r = adapter->PollReplies();
+    for (auto& c : r) replies.push_back(std::move(c));
+  }
+  if (!replies.empty() && hooks_.on_replies) hooks_.on_replies(std::move(replies));
+}
+
+void Dispatcher::Loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, kPollInterval, [this] { return stop_ || !incoming_.empty(); });
+      if (stop_) return;
+    }
+    RunOnce(SteadyMs());
+  }
+}
+
+}  // namespace casebus::dispatch

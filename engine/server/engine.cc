@@ -1,0 +1,252 @@
+#include "engine/server/engine.h"
+
+#include <future>
+
+#include <google/protobuf/reflection.h>
+
+namespace casebus::server {
+
+Status CheckNoUnknownFields(const google::protobuf::Message& m, const std::string& path) {
+  const auto* refl = m.GetReflection();
+  const auto& unknown = refl->GetUnknownFields(m);
+  if (!unknown.empty())
+    return Status::InvalidArgument(
+        (path.empty() ? std::string("request") : path) + " has unknown field number " +
+            std::to_string(unknown.field(0).number()) + "; this server speaks casebus.v1",
+        path);
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  refl->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const std::string sub = path.empty() ? f->name() : path + "." + f->name();
+    if (f->is_repeated()) {
+      for (int i = 0; i < refl->FieldSize(m, f); ++i)
+        CASEBUS_RETURN_IF_ERROR(CheckNoUnknownFields(refl->GetRepeatedMessage(m, f, i),
+                                                     sub + "[" + std::to_string(i) + "]"));
+    } else {
+      CASEBUS_RETURN_IF_ERROR(CheckNoUnknownFields(refl->GetMessage(m, f), sub));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfig> config,
+                                             EngineOptions options, const Clock& clock,
+                                             const dispatch::AdapterRegistry& registry) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->config_ = config;
+  e->options_ = options;
+  e->clock_ = &clock;
+  if (config->intake().queue_capacity() > 0) e->capacity_ = config->intake().queue_capacity();
+  if (config->intake().max_batch() > 0) e->max_batch_ = config->intake().max_batch();
+  auto machine = core::CaseMachine::Create(config);
+  if (!machine) return Err(machine.error());
+  e->machine_ = std::move(*machine);
+  auto st = store::Store::Open(options.data_dir + "/db", {.sync = options.sync});
+  if (!st) return Err(st.error());
+  e->store_ = std::move(*st);
+  std::map<std::string, std::unique_ptr<dispatch::Adapter>> adapters;
+  for (const auto& d : config->departments()) {
+    auto a = registry.Create(d, {options.data_dir});
+    if (!a) return Err(a.error());
+    adapters[d.id()] = std::move(*a);
+  }
+  Engine* self = e.get();
+  dispatch::DispatcherHooks hooks;
+  hooks.on_delivered = [self](const std::vector<std::string>& ids) {
+    (void)self->store_->MarkDelivered(ids);  // a lost delete only means one more delivery
+  };
+  hooks.on_replies = [self](std::vector<v1::Command> replies) {
+    v1::Request req;
+    req.set_version(1);
+    for (auto& c : replies) *req.add_commands() = std::move(c);
+    // Replies that find the queue full stay unanswered in done/; the department retries.
+    (void)self->Submit(std::move(req), [](v1::Reply&&) {});
+  };
+  e->dispatcher_ = std::make_unique<dispatch::Dispatcher>(std::move(adapters), std::move(hooks));
+  if (Status r = e->Recover(); !r.ok()) return Err(r);
+  return e;
+}
+
+Status Engine::Recover() {
+  Status bad;
+  uint64_t n = 0;
+  Status scan = store_->ForEachJournal([&](uint64_t seq, std::string_view bytes) {
+    v1::JournalRecord r;
+    if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      bad = Status::Corruption("journal record " + std::to_string(seq) + " does not parse");
+      return false;
+    }
+    machine_->Replay(r);
+    ++n;
+    return true;
+  });
+  if (!scan.ok()) return scan;
+  if (!bad.ok()) return bad;
+  stats_.replayed_records = n;
+  std::vector<v1::WorkOrder> undelivered;
+  CASEBUS_RETURN_IF_ERROR(store_->ForEachOutbox([&](std::string_view, std::string_view bytes) {
+    v1::WorkOrder w;
+    if (w.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+      undelivered.push_back(std::move(w));
+    return true;
+  }));
+  // Outbox keys sort by id, not by time: put each case's orders back in dispatch order.
+  std::sort(undelivered.begin(), undelivered.end(), [](const auto& a, const auto& b) {
+    return std::make_tuple(a.issued_at_ms(), a.case_id(), a.id()) <
+           std::make_tuple(b.issued_at_ms(), b.case_id(), b.id());
+  });
+  dispatcher_->Enqueue(std::move(undelivered));
+  return Status::Ok();
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Start() {
+  std::lock_guard lock(mu_);
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { Loop(); });
+  if (options_.run_dispatcher) dispatcher_->Start();
+}
+
+bool Engine::Submit(v1::Request request, Done done) {
+  const size_t n = std::max(1, request.commands_size());
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || queued_commands_ + n > capacity_) return false;
+    queued_commands_ += n;
+    queue_.push_back({std::move(request), std::move(done)});
+  }
+  cv_.notify_one();
+  return true;
+}
+
+v1::Reply Engine::Call(v1::Request request) {
+  std::promise<v1::Reply> p;
+  auto f = p.get_future();
+  const int n = request.commands_size();
+  std::vector<std::string> ids;
+  for (const auto& c : request.commands()) ids.push_back(c.request_id());
+  if (!Submit(std::move(request), [&p](v1::Reply&& r) { p.set_value(std::move(r)); })) {
+    v1::Reply busy;
+    busy.set_version(1);
+    for (int i = 0; i < n; ++i) {
+      auto* r = busy.add_results();
+      r->set_request_id(ids[i]);
+      r->set_code(stopping() ? v1::UNAVAILABLE : v1::BUSY);
+      r->set_message(stopping() ? "the engine is stopping" : "intake queue is full; retry");
+    }
+    return busy;
+  }
+  return f.get();
+}
+
+bool Engine::stopping() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (dispatcher_) dispatcher_->Stop();
+}
+
+void Engine::Loop() {
+  std::deque<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      size_t taken = 0;
+      while (!queue_.empty() && (taken == 0 || taken < max_batch_)) {
+        taken += std::max(1, queue_.front().request.commands_size());
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_commands_ -= taken;
+    }
+    ProcessBatch(batch);
+    batch.clear();
+  }
+}
+
+void Engine::ProcessBatch(std::deque<Pending>& batch) {
+  const Millis now = clock_->Now();
+  std::vector<v1::Reply> replies(batch.size());
+  std::vector<std::string> records;
+  std::vector<std::pair<std::string, std::string>> outbox;
+  std::vector<v1::WorkOrder> orders;
+  const bool healthy_before = store_->healthy();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    v1::Reply& reply = replies[i];
+    reply.set_version(1);
+    for (const auto& cmd : batch[i].request.commands()) {
+      if (!healthy_before) break;
+      core::Effects fx = machine_->Execute(cmd, now);
+      if (fx.Changed()) {
+        records.emplace_back();
+        fx.record.SerializeToString(&records.back());
+        for (auto& w : fx.work_orders) {
+          outbox.emplace_back(w.id(), w.SerializeAsString());
+          orders.push_back(std::move(w));
+        }
+      }
+      *reply.add_results() = std::move(fx.result);
+    }
+  }
+  Status committed = healthy_before ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
+  if (healthy_before && !records.empty()) committed = store_->Commit(records, outbox);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    v1::Reply& reply = replies[i];
+    if (!committed.ok()) {
+      // Nothing in a failed batch is acknowledged, not even refusals and retries.
+      reply.clear_results();
+      for (const auto& cmd : batch[i].request.commands()) {
+        auto* r = reply.add_results();
+        r->set_request_id(cmd.request_id());
+        r->set_code(v1::UNAVAILABLE);
+        r->set_message("not committed: " + committed.message());
+      }
+    }
+    if (batch[i].request.has_query()) {
+      if (!committed.ok()) {
+        reply.mutable_query()->set_code(v1::UNAVAILABLE);
+        reply.mutable_query()->set_message("storage is unhealthy: " + store_->unhealthy_reason());
+      } else {
+        *reply.mutable_query() = machine_->Answer(batch[i].request.query(), now);
+        if (reply.query().has_status()) {
+          auto* s = reply.mutable_query()->mutable_status();
+          s->set_journal_seq(store_->last_seq());
+          s->set_outbox_pending(dispatcher_->pending());
+          s->set_healthy(store_->healthy());
+          s->set_unhealthy_reason(store_->unhealthy_reason());
+          std::lock_guard lock(mu_);
+          s->set_commands_committed(stats_.commands_committed);
+        }
+      }
+    }
+  }
+  if (committed.ok()) {
+    std::lock_guard lock(mu_);
+    stats_.commands_committed += records.size();
+    stats_.batches += records.empty() ? 0 : 1;
+  }
+  if (committed.ok()) dispatcher_->Enqueue(std::move(orders));
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].done) batch[i].done(std::move(replies[i]));
+}
+
+}  // namespace casebus::server

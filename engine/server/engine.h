@@ -1,0 +1,98 @@
+#pragma once
+// Engine: one shard — the CaseMachine on its own thread, the Store behind it, the Dispatcher
+// after it. Edges (ZeroMQ intake, the demo, tests) Submit() requests; the shard thread drains
+// its queue in batches, applies every command, writes the batch's journal records and outbox
+// rows as one synced WriteBatch (group commit), and only then answers each submitter and
+// hands the new work orders to the Dispatcher.
+//
+// Threads: Submit(), Stop(), healthy() from any thread; `done` callbacks run on the shard
+// thread and must not block. Case state is touched by the shard thread only (and by Open()
+// before it starts).
+// Backpressure: the queue holds at most queue_capacity commands; Submit() refuses (BUSY)
+// beyond that instead of growing.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "casebus/v1/command.pb.h"
+#include "casebus/v1/config.pb.h"
+#include "engine/base/clock.h"
+#include "engine/core/case_machine.h"
+#include "engine/dispatch/dispatcher.h"
+#include "engine/store/store.h"
+
+namespace casebus::server {
+
+struct EngineOptions {
+  std::string data_dir;
+  bool sync = true;              // fsync every group commit (never false outside benchmarks)
+  bool run_dispatcher = true;    // false: orders stay in the outbox (benchmarks of intake)
+};
+
+struct EngineStats {
+  uint64_t commands_committed = 0;
+  uint64_t batches = 0;
+  uint64_t replayed_records = 0;
+};
+
+class Engine {
+ public:
+  using Done = std::function<void(v1::Reply&&)>;
+
+  static Result<std::unique_ptr<Engine>> Open(std::shared_ptr<const v1::CityConfig> config,
+                                              EngineOptions options, const Clock& clock,
+                                              const dispatch::AdapterRegistry& adapters);
+  ~Engine();
+
+  void Start();
+  // Non-blocking. false: the queue is full or the engine is stopping (the caller answers
+  // BUSY / UNAVAILABLE); `done` is then not called.
+  bool Submit(v1::Request request, Done done);
+  // Blocking convenience for the demo and tests. A full queue answers BUSY results.
+  v1::Reply Call(v1::Request request);
+  // Refuses new work, commits what is queued, answers it, stops the dispatcher.
+  void Stop();
+
+  bool stopping() const;
+  bool healthy() const { return store_->healthy(); }
+  EngineStats stats() const;
+  dispatch::Dispatcher& dispatcher() { return *dispatcher_; }
+
+ private:
+  struct Pending {
+    v1::Request request;
+    Done done;
+  };
+  Engine() = default;
+  void Loop();
+  void ProcessBatch(std::deque<Pending>& batch);
+  Status Recover();
+
+  std::shared_ptr<const v1::CityConfig> config_;
+  EngineOptions options_;
+  const Clock* clock_ = nullptr;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<core::CaseMachine> machine_;
+  std::unique_ptr<dispatch::Dispatcher> dispatcher_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  size_t queued_commands_ = 0;
+  size_t capacity_ = 65536;
+  size_t max_batch_ = 4096;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::thread thread_;
+  EngineStats stats_;  // guarded by mu_
+};
+
+// Rejects fields this build does not know, anywhere in the message: a command from a newer
+// client must not be applied with parts of it silently ignored.
+Status CheckNoUnknownFields(const google::protobuf::Message& m, const std::string& path = "");
+
+}  // namespace casebus::server

@@ -1,0 +1,135 @@
+#include "engine/store/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace casebus::store {
+namespace {
+
+std::string SeqKey(uint64_t seq) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, seq >>= 8) k[i] = static_cast<char>(seq & 0xff);
+  return k;
+}
+
+uint64_t KeySeq(std::string_view k) {
+  uint64_t s = 0;
+  for (unsigned char ch : k.substr(0, 8)) s = (s << 8) | ch;
+  return s;
+}
+
+// The one place rocksdb::Status becomes ours.
+Status Convert(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
+  if (s.IsNotFound()) return Status::NotFound(what + ": " + s.ToString());
+  return Status::IOError(what + ": " + s.ToString());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions options) {
+  std::unique_ptr<Store> st(new Store());
+  st->options_ = options;
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = 64 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, cf}, {"journal", cf}, {"outbox", cf}};
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_options, dir, cfs, &st->handles_, &raw);
+  if (!s.ok()) return Err(Convert(s, "open " + dir));
+  st->db_.reset(raw);
+  st->journal_ = st->handles_[1];
+  st->outbox_ = st->handles_[2];
+  std::unique_ptr<rocksdb::Iterator> it(st->db_->NewIterator(rocksdb::ReadOptions(), st->journal_));
+  it->SeekToLast();
+  if (it->Valid()) st->last_seq_ = KeySeq(it->key().ToStringView());
+  if (!it->status().ok()) return Err(Convert(it->status(), "read journal tail"));
+  return st;
+}
+
+Store::~Store() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  db_->Close();
+}
+
+Status Store::Fail(const std::string& what, const std::string& detail) {
+  {
+    std::lock_guard lock(reason_mu_);
+    if (reason_.empty()) reason_ = what + ": " + detail;
+  }
+  healthy_.store(false, std::memory_order_release);
+  return Status::Unavailable("storage failed (" + what + ": " + detail +
+                             "); the engine stopped acknowledging and must restart");
+}
+
+std::string Store::unhealthy_reason() const {
+  std::lock_guard lock(reason_mu_);
+  return reason_;
+}
+
+Status Store::Commit(const std::vector<std::string>& records,
+                     const std::vector<std::pair<std::string, std::string>>& outbox) {
+  if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
+  rocksdb::WriteBatch batch;
+  uint64_t seq = last_seq_;
+  for (const auto& r : records) batch.Put(journal_, SeqKey(++seq), r);
+  for (const auto& [id, bytes] : outbox) batch.Put(outbox_, id, bytes);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  auto s = db_->Write(wo, &batch);
+  if (!s.ok()) return Fail("journal write", s.ToString());
+  last_seq_ = seq;
+  return Status::Ok();
+}
+
+Status Store::MarkDelivered(const std::vector<std::string>& ids) {
+  if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
+  rocksdb::WriteBatch batch;
+  for (const auto& id : ids) batch.Delete(outbox_, id);
+  // Not synced: losing a deletion only means delivering that order once more, which the
+  // work-order id makes harmless.
+  auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) return Fail("outbox delete", s.ToString());
+  return Status::Ok();
+}
+
+Status Store::ForEachJournal(
+    const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), journal_));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (!fn(KeySeq(it->key().ToStringView()), it->value().ToStringView())) break;
+  return Convert(it->status(), "scan journal");
+}
+
+Status Store::ForEachOutbox(
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
+  return Convert(it->status(), "scan outbox");
+}
+
+Status Store::PutJournalRaw(uint64_t seq, std::string_view bytes) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (bytes.empty()) return Convert(db_->Delete(wo, journal_, SeqKey(seq)), "delete journal");
+  return Convert(db_->Put(wo, journal_, SeqKey(seq), rocksdb::Slice(bytes.data(), bytes.size())),
+                 "put journal");
+}
+
+uint64_t Store::outbox_size_estimate() const {
+  uint64_t n = 0;
+  db_->GetIntProperty(outbox_, "rocksdb.estimate-num-keys", &n);
+  return n;
+}
+
+}  // namespace casebus::store

@@ -1,0 +1,72 @@
+#pragma once
+// Store: casebus's only user of RocksDB. Column families:
+//   journal  seq (8 bytes, big-endian) → JournalRecord: the truth, one record per command
+//   outbox   work-order id → WorkOrder: written in the same batch as the record that made it,
+//            deleted when the department's adapter acknowledges delivery
+//   default  meta (format version)
+// Cases, deadlines and counters are derived: rebuilt by replaying the journal on open.
+//
+// Thread safety: Commit() is called by the shard thread only; MarkDelivered() may be called
+// from the dispatch thread; the scans run before either starts.
+// Failure: a failed synced write marks the store unhealthy for good — it never retries an
+// fsync and trusts it. Every later Commit fails at once; the process must restart and recover.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace casebus::store {
+
+struct StoreOptions {
+  bool sync = true;  // false only for benchmarks' negative controls; never in production
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, StoreOptions options = {});
+  ~Store();
+
+  // One group commit: journal records get consecutive sequence numbers after last_seq();
+  // outbox rows are (id, serialized WorkOrder). One WriteBatch, one synced write.
+  Status Commit(const std::vector<std::string>& records,
+                const std::vector<std::pair<std::string, std::string>>& outbox);
+  Status MarkDelivered(const std::vector<std::string>& work_order_ids);
+
+  // Recovery scans, in key order. fn returns false to stop early.
+  Status ForEachJournal(const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
+  Status ForEachOutbox(const std::function<bool(std::string_view id, std::string_view bytes)>& fn) const;
+  // Test and tool access: overwrite or delete a journal record directly (tamper tests).
+  Status PutJournalRaw(uint64_t seq, std::string_view bytes);
+
+  uint64_t last_seq() const { return last_seq_; }
+  bool healthy() const { return healthy_.load(std::memory_order_acquire); }
+  std::string unhealthy_reason() const;
+  uint64_t outbox_size_estimate() const;
+
+ private:
+  Store() = default;
+  Status Fail(const std::string& what, const std::string& detail);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* journal_ = nullptr;
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  StoreOptions options_;
+  uint64_t last_seq_ = 0;
+  std::atomic<bool> healthy_{true};
+  mutable std::mutex reason_mu_;
+  std::string reason_;
+};
+
+}  // namespace casebus::store
