@@ -45,7 +45,8 @@ int RunCheckConfig(const Args& args) {
 }
 
 int RunServe(const Args& args) {
-  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file"}, {"no-sync"});
+  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file"},
+                            {"no-sync", "no-dispatch"});
   if (!flags) {
     std::fprintf(stderr, "casebus serve: %s\n", flags.error().message().c_str());
     return 2;
@@ -73,7 +74,10 @@ int RunServe(const Args& args) {
   dispatch::AdapterRegistry registry;
   adapters::RegisterAllAdapters(registry);
   SystemClock clock;
-  server::EngineOptions options{.data_dir = data, .sync = !flags->Has("no-sync")};
+  // --no-sync and --no-dispatch exist for benchmarks and their negative controls only.
+  server::EngineOptions options{.data_dir = data,
+                                .sync = !flags->Has("no-sync"),
+                                .run_dispatcher = !flags->Has("no-dispatch")};
   auto engine = server::Engine::Open(*cfg, options, clock, registry);
   if (!engine) {
     std::fprintf(stderr, "casebus serve: %s\n", engine.error().ToString().c_str());

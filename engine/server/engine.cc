@@ -107,6 +107,7 @@ void Engine::Start() {
   if (started_) return;
   started_ = true;
   thread_ = std::thread([this] { Loop(); });
+  commit_thread_ = std::thread([this] { CommitLoop(); });
   if (options_.run_dispatcher) dispatcher_->Start();
 }
 
@@ -160,6 +161,7 @@ void Engine::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (commit_thread_.joinable()) commit_thread_.join();
   if (dispatcher_) dispatcher_->Stop();
 }
 
@@ -169,7 +171,7 @@ void Engine::Loop() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty()) break;  // stopping and drained
       size_t taken = 0;
       while (!queue_.empty() && (taken == 0 || taken < max_batch_)) {
         taken += std::max(1, queue_.front().request.commands_size());
@@ -178,75 +180,102 @@ void Engine::Loop() {
       }
       queued_commands_ -= taken;
     }
-    ProcessBatch(batch);
+    CommitJob job = Apply(batch);
     batch.clear();
+    std::unique_lock lock(commit_mu_);
+    commit_cv_.wait(lock, [this] { return commit_queue_.size() < kCommitPipeline; });
+    commit_queue_.push_back(std::move(job));
+    commit_cv_.notify_all();
+  }
+  std::lock_guard lock(commit_mu_);
+  apply_done_ = true;
+  commit_cv_.notify_all();
+}
+
+void Engine::CommitLoop() {
+  for (;;) {
+    CommitJob job;
+    {
+      std::unique_lock lock(commit_mu_);
+      commit_cv_.wait(lock, [this] { return apply_done_ || !commit_queue_.empty(); });
+      if (commit_queue_.empty()) return;
+      job = std::move(commit_queue_.front());
+      commit_queue_.pop_front();
+      commit_cv_.notify_all();
+    }
+    Commit(job);
   }
 }
 
-void Engine::ProcessBatch(std::deque<Pending>& batch) {
+Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
+  CommitJob job;
   const Millis now = clock_->Now();
-  std::vector<v1::Reply> replies(batch.size());
-  std::vector<std::string> records;
-  std::vector<std::pair<std::string, std::string>> outbox;
-  std::vector<v1::WorkOrder> orders;
-  const bool healthy_before = store_->healthy();
+  job.replies.resize(batch.size());
+  const bool healthy = store_->healthy();
   for (size_t i = 0; i < batch.size(); ++i) {
-    v1::Reply& reply = replies[i];
+    v1::Reply& reply = job.replies[i];
     reply.set_version(1);
+    if (!healthy) continue;  // Commit() answers UNAVAILABLE
     for (const auto& cmd : batch[i].request.commands()) {
-      if (!healthy_before) break;
       core::Effects fx = machine_->Execute(cmd, now);
       if (fx.Changed()) {
-        records.emplace_back();
-        fx.record.SerializeToString(&records.back());
+        job.records.emplace_back();
+        fx.record.SerializeToString(&job.records.back());
         for (auto& w : fx.work_orders) {
-          outbox.emplace_back(w.id(), w.SerializeAsString());
-          orders.push_back(std::move(w));
+          job.outbox.emplace_back(w.id(), w.SerializeAsString());
+          job.orders.push_back(std::move(w));
         }
       }
       *reply.add_results() = std::move(fx.result);
     }
+    // A query sees every command before it, including its own batch; its reply, like every
+    // other, leaves only after that batch is durable.
+    if (batch[i].request.has_query()) {
+      *reply.mutable_query() = machine_->Answer(batch[i].request.query(), now);
+      if (reply.query().has_status()) {
+        auto* s = reply.mutable_query()->mutable_status();
+        s->set_journal_seq(store_->last_seq() + job.records.size());
+        s->set_outbox_pending(dispatcher_->pending());
+        std::lock_guard lock(mu_);
+        s->set_commands_committed(stats_.commands_committed);
+      }
+    }
   }
-  Status committed = healthy_before ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
-  if (healthy_before && !records.empty()) committed = store_->Commit(records, outbox);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    v1::Reply& reply = replies[i];
+  job.batch = std::move(batch);
+  return job;
+}
+
+void Engine::Commit(CommitJob& job) {
+  Status committed = store_->healthy() ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
+  if (committed.ok() && !job.records.empty()) committed = store_->Commit(job.records, job.outbox);
+  for (size_t i = 0; i < job.batch.size(); ++i) {
+    v1::Reply& reply = job.replies[i];
     if (!committed.ok()) {
       // Nothing in a failed batch is acknowledged, not even refusals and retries.
       reply.clear_results();
-      for (const auto& cmd : batch[i].request.commands()) {
+      for (const auto& cmd : job.batch[i].request.commands()) {
         auto* r = reply.add_results();
         r->set_request_id(cmd.request_id());
         r->set_code(v1::UNAVAILABLE);
         r->set_message("not committed: " + committed.message());
       }
-    }
-    if (batch[i].request.has_query()) {
-      if (!committed.ok()) {
+      if (job.batch[i].request.has_query()) {
+        reply.clear_query();
         reply.mutable_query()->set_code(v1::UNAVAILABLE);
         reply.mutable_query()->set_message("storage is unhealthy: " + store_->unhealthy_reason());
-      } else {
-        *reply.mutable_query() = machine_->Answer(batch[i].request.query(), now);
-        if (reply.query().has_status()) {
-          auto* s = reply.mutable_query()->mutable_status();
-          s->set_journal_seq(store_->last_seq());
-          s->set_outbox_pending(dispatcher_->pending());
-          s->set_healthy(store_->healthy());
-          s->set_unhealthy_reason(store_->unhealthy_reason());
-          std::lock_guard lock(mu_);
-          s->set_commands_committed(stats_.commands_committed);
-        }
       }
+    } else if (reply.query().has_status()) {
+      reply.mutable_query()->mutable_status()->set_healthy(store_->healthy());
     }
   }
   if (committed.ok()) {
     std::lock_guard lock(mu_);
-    stats_.commands_committed += records.size();
-    stats_.batches += records.empty() ? 0 : 1;
+    stats_.commands_committed += job.records.size();
+    stats_.batches += job.records.empty() ? 0 : 1;
   }
-  if (committed.ok()) dispatcher_->Enqueue(std::move(orders));
-  for (size_t i = 0; i < batch.size(); ++i)
-    if (batch[i].done) batch[i].done(std::move(replies[i]));
+  if (committed.ok() && options_.run_dispatcher) dispatcher_->Enqueue(std::move(job.orders));
+  for (size_t i = 0; i < job.batch.size(); ++i)
+    if (job.batch[i].done) job.batch[i].done(std::move(job.replies[i]));
 }
 
 }  // namespace casebus::server

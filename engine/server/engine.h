@@ -5,9 +5,11 @@
 // rows as one synced WriteBatch (group commit), and only then answers each submitter and
 // hands the new work orders to the Dispatcher.
 //
-// Threads: Submit(), Stop(), healthy() from any thread; `done` callbacks run on the shard
-// thread and must not block. Case state is touched by the shard thread only (and by Open()
-// before it starts).
+// Threads: Submit(), Stop(), healthy() from any thread. The shard thread applies batch N+1
+// while the commit thread fsyncs batch N (at most kCommitPipeline batches wait for it), so
+// the CPU work and the disk wait overlap; replies are released in batch order, each only
+// after its own batch is durable. `done` callbacks run on the commit thread and must not
+// block. Case state is touched by the shard thread only (and by Open() before it starts).
 // Backpressure: the queue holds at most queue_capacity commands; Submit() refuses (BUSY)
 // beyond that instead of growing.
 
@@ -67,9 +69,21 @@ class Engine {
     v1::Request request;
     Done done;
   };
+  // One applied batch on its way to disk.
+  struct CommitJob {
+    std::deque<Pending> batch;
+    std::vector<v1::Reply> replies;
+    std::vector<std::string> records;
+    std::vector<std::pair<std::string, std::string>> outbox;
+    std::vector<v1::WorkOrder> orders;
+  };
+  static constexpr size_t kCommitPipeline = 2;
+
   Engine() = default;
   void Loop();
-  void ProcessBatch(std::deque<Pending>& batch);
+  void CommitLoop();
+  CommitJob Apply(std::deque<Pending>& batch);
+  void Commit(CommitJob& job);
   Status Recover();
 
   std::shared_ptr<const v1::CityConfig> config_;
@@ -89,6 +103,12 @@ class Engine {
   bool started_ = false;
   std::thread thread_;
   EngineStats stats_;  // guarded by mu_
+
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::deque<CommitJob> commit_queue_;
+  bool apply_done_ = false;  // the shard thread has exited; the commit thread drains and exits
+  std::thread commit_thread_;
 };
 
 // Rejects fields this build does not know, anywhere in the message: a command from a newer

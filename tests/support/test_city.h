@@ -1,7 +1,8 @@
 #pragma once
-// Test cities: validated CityConfig snapshots for unit tests. Each call loads the YAML through
-// config::LoadCityConfigText (so defaults are applied and validation has passed) and aborts the
-// test binary with the loader's message if it ever stops loading. Thread-safe (no shared state).
+// Test cities: validated, immutable CityConfig snapshots for unit tests. The first call loads the
+// YAML through the config loader (so validation has passed and defaults are applied), later calls
+// return the same snapshot; if a city ever stops loading, the test binary aborts with the
+// loader's message. Thread-safe (function-local statics).
 //
 // SmallCity() — a tiny hand-written city, "Testville". Tests depend on every value below:
 // change them only together with the tests that use them, and add rather than edit.

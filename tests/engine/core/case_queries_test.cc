@@ -1,0 +1,251 @@
+// CaseMachine::Answer (show, list, closure table, status) and Replay, on one small scripted
+// scenario whose counts are worked out by hand below.
+
+#include <google/protobuf/util/message_differencer.h>
+
+#include <utility>
+#include <vector>
+
+#include "tests/engine/core/machine_fixture.h"
+
+namespace casebus::core {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+
+// Monday 2026-11-02 (SmallCity, +08:00). Drain clogs have 4 working hours to handle, so a drain
+// clog dispatched Monday 09:00 is due Monday 14:30; parking has 1 working hour.
+//   1 drain   @A1 → drainage   resolved 11:00, verified, closed          closed on time
+//   2 drain   @A3 → drainage   resolved 16:00, verified, closed          closed late
+//   3 drain   @A2 → drainage   dispatched, never resolved                overdue from 14:30
+//   4 parking @B1 → enforce    resolved, failed verification (rework), resolved again
+//   5 drain   @A4 → municipal, returned, re-dispatched → drainage, then suspended
+//   6 property@B2              registered, never dispatched
+//   7 parking @B2              merged into 4
+// As of Tuesday 12:00:
+//   drainage  registered 4 dispatched 4 due 3 (1, 2 closed; 3 overdue) closed 2 on time 1
+//             overdue_open 1 rework 0 returned 1 (5); 5 is suspended, so not due
+//   enforce   registered 1 dispatched 1 due 1 (4 resolved) closed 0 rework 1
+//   district 320501 = drainage's row; district 320502: cases 4 and 6 (7 is merged):
+//             registered 2 dispatched 1 due 1 closed 0 rework 1
+class CaseQueriesTest : public MachineTest {
+ protected:
+  Effects Step(v1::Command c, std::string_view at) {
+    Effects fx = Run(std::move(c), At(at));
+    records_.push_back(fx.record);
+    return fx;
+  }
+  void Script() {
+    auto report = [&](const char* category, const char* grid) {
+      return Step(cmd::Report(category, grid), "2026-11-02T09:00:00+08:00").result.case_id();
+    };
+    const char* m9 = "2026-11-02T09:00:00+08:00";
+    const std::pair<const char*, const char*> reports[] = {
+        {kDrainClog, kGridA1}, {kDrainClog, kGridA3}, {kDrainClog, kGridA2}, {kParking, kGridB1},
+        {kDrainClog, kGridA4}, {kProperty, kGridB2},  {kParking, kGridB2}};
+    for (auto [category, grid] : reports) {
+      uint64_t id = report(category, grid);
+      Step(cmd::Register(id), m9);
+      if (id <= 5) Step(cmd::Dispatch(id), m9);
+    }
+    for (uint64_t id : {1, 2, 4}) Step(cmd::Accept(id), "2026-11-02T09:05:00+08:00");
+    Step(cmd::Resolve(1), "2026-11-02T11:00:00+08:00");
+    Step(cmd::Resolve(2), "2026-11-02T16:00:00+08:00");
+    for (uint64_t id : {1, 2}) {
+      Step(cmd::Verify(id, true), "2026-11-02T16:30:00+08:00");
+      Step(cmd::Close(id), "2026-11-02T16:40:00+08:00");
+    }
+    Step(cmd::Resolve(4), "2026-11-02T09:30:00+08:00");
+    Step(cmd::Verify(4, false, "car still there"), "2026-11-02T09:40:00+08:00");
+    Step(cmd::Accept(4), "2026-11-02T09:45:00+08:00");
+    Step(cmd::Resolve(4), "2026-11-02T10:00:00+08:00");
+    Step(cmd::Return(5), "2026-11-02T09:10:00+08:00");
+    Step(cmd::Dispatch(5), "2026-11-02T09:20:00+08:00");
+    Step(cmd::Suspend(5), "2026-11-02T09:30:00+08:00");
+    Step(cmd::Merge(7, 4), "2026-11-02T10:30:00+08:00");
+    // Refusals and retries leave records without events; Replay must cope with them.
+    Step(cmd::Close(3), "2026-11-02T10:40:00+08:00");
+    v1::Command note = cmd::Note(3);
+    note.set_request_id("note-3");
+    Step(note, "2026-11-02T10:50:00+08:00");
+    Step(note, "2026-11-02T10:51:00+08:00");
+  }
+  v1::QueryResult Closure(std::string_view as_of) {
+    v1::Query q;
+    q.mutable_closure()->set_as_of_ms(At(as_of));
+    return machine_->Answer(q, At("2026-11-09T00:00:00+08:00"));
+  }
+  std::vector<uint64_t> List(const v1::ListCases& filter, std::string_view now) {
+    v1::Query q;
+    *q.mutable_list() = filter;
+    v1::QueryResult r = machine_->Answer(q, At(now));
+    EXPECT_EQ(r.code(), v1::OK);
+    std::vector<uint64_t> ids;
+    for (const auto& c : r.cases()) {
+      EXPECT_EQ(c.history_size(), 0) << "lists carry no history";
+      ids.push_back(c.id());
+    }
+    return ids;
+  }
+  std::vector<v1::JournalRecord> records_;
+};
+
+const v1::ClosureRow* Row(const google::protobuf::RepeatedPtrField<v1::ClosureRow>& rows,
+                          std::string_view key) {
+  for (const auto& r : rows)
+    if (r.key() == key) return &r;
+  ADD_FAILURE() << "no closure row " << key;
+  return nullptr;
+}
+
+void ExpectRow(const v1::ClosureRow* r, int registered, int dispatched, int due, int closed,
+               int on_time, int overdue_open, int rework, int returned) {
+  ASSERT_NE(r, nullptr);
+  SCOPED_TRACE(r->key());
+  EXPECT_EQ(r->registered(), registered);
+  EXPECT_EQ(r->dispatched(), dispatched);
+  EXPECT_EQ(r->due(), due);
+  EXPECT_EQ(r->closed(), closed);
+  EXPECT_EQ(r->closed_on_time(), on_time);
+  EXPECT_EQ(r->overdue_open(), overdue_open);
+  EXPECT_EQ(r->rework(), rework);
+  EXPECT_EQ(r->returned(), returned);
+}
+
+TEST_F(CaseQueriesTest, ScriptReachesTheStatesItDescribes) {
+  Script();
+  const v1::CaseState want[] = {v1::CLOSED,    v1::CLOSED,     v1::DISPATCHED, v1::RESOLVED,
+                                v1::SUSPENDED, v1::REGISTERED, v1::MERGED};
+  for (uint64_t id = 1; id <= 7; ++id) EXPECT_EQ(Get(id).state(), want[id - 1]) << "case " << id;
+  EXPECT_TRUE(Get(1).closed_on_time());
+  EXPECT_FALSE(Get(2).closed_on_time());
+  EXPECT_EQ(Get(5).department(), "drainage");
+  EXPECT_EQ(Get(4).report_count(), 2);
+}
+
+TEST_F(CaseQueriesTest, ClosureTableCountsByDepartmentAndDistrict) {
+  Script();
+  v1::QueryResult r = Closure("2026-11-03T12:00:00+08:00");
+  ASSERT_EQ(r.code(), v1::OK);
+  EXPECT_EQ(r.by_department_size(), 8);  // every department has a row, even an empty one
+  ExpectRow(Row(r.by_department(), "drainage"), 4, 4, 3, 2, 1, 1, 0, 1);
+  EXPECT_DOUBLE_EQ(Row(r.by_department(), "drainage")->closure_rate(), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(Row(r.by_department(), "drainage")->on_time_closure_rate(), 1.0 / 3.0);
+  EXPECT_EQ(Row(r.by_department(), "drainage")->name(), "排水公司");
+  ExpectRow(Row(r.by_department(), "enforce"), 1, 1, 1, 0, 0, 0, 1, 0);
+  EXPECT_DOUBLE_EQ(Row(r.by_department(), "enforce")->closure_rate(), 0.0);
+  ExpectRow(Row(r.by_department(), "municipal"), 0, 0, 0, 0, 0, 0, 0, 0);
+  ExpectRow(Row(r.by_department(), "housing"), 0, 0, 0, 0, 0, 0, 0, 0);
+  EXPECT_DOUBLE_EQ(Row(r.by_department(), "housing")->closure_rate(), 0.0);  // due = 0
+
+  ASSERT_EQ(r.by_district_size(), 2);
+  ExpectRow(Row(r.by_district(), "320501"), 4, 4, 3, 2, 1, 1, 0, 1);
+  ExpectRow(Row(r.by_district(), "320502"), 2, 1, 1, 0, 0, 0, 1, 0);
+  EXPECT_EQ(Row(r.by_district(), "320502")->name(), "西区");
+  EXPECT_EQ(r.utc_offset_minutes(), 480);
+}
+
+TEST_F(CaseQueriesTest, ClosureTableCountsOverdueAsOfItsInstant) {
+  Script();
+  // Monday 14:00: case 3's deadline (14:30) has not passed, so it is neither due nor overdue.
+  ExpectRow(Row(Closure("2026-11-02T14:00:00+08:00").by_department(), "drainage"), 4, 4, 2, 2, 1,
+            0, 0, 1);
+  // as_of 0 means now.
+  v1::Query q;
+  q.mutable_closure();
+  ExpectRow(Row(machine_->Answer(q, At("2026-11-02T14:29:00+08:00")).by_department(), "drainage"),
+            4, 4, 2, 2, 1, 0, 0, 1);
+  ExpectRow(Row(machine_->Answer(q, At("2026-11-02T14:31:00+08:00")).by_department(), "drainage"),
+            4, 4, 3, 2, 1, 1, 0, 1);
+  // Cases reported after as_of are left out.
+  ExpectRow(Row(Closure("2026-11-02T08:59:00+08:00").by_department(), "drainage"), 0, 0, 0, 0, 0,
+            0, 0, 0);
+}
+
+TEST_F(CaseQueriesTest, ListFilters) {
+  Script();
+  const char* tue12 = "2026-11-03T12:00:00+08:00";
+  v1::ListCases f;
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+  f.set_state(v1::CLOSED);
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{1, 2}));
+  f.Clear();
+  f.set_department("drainage");
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{1, 2, 3, 5}));
+  f.Clear();
+  f.set_district("320502");
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{4, 6, 7}));
+  f.Clear();
+  f.set_overdue(true);  // open past the handle deadline; suspended case 5 is not counted
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{3}));
+  EXPECT_EQ(List(f, "2026-11-02T14:00:00+08:00"), (std::vector<uint64_t>{}));
+  f.Clear();
+  f.set_limit(2);
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{1, 2}));
+  f.set_after_case_id(2);
+  EXPECT_EQ(List(f, tue12), (std::vector<uint64_t>{3, 4}));
+}
+
+TEST_F(CaseQueriesTest, ShowAndStatus) {
+  Script();
+  v1::Query show;
+  show.mutable_show()->set_case_id(4);
+  v1::QueryResult r = machine_->Answer(show, Monday9());
+  ASSERT_EQ(r.code(), v1::OK);
+  EXPECT_TRUE(MessageDifferencer::Equals(r.found(), Get(4)));
+  EXPECT_GT(r.found().history_size(), 0);
+  show.mutable_show()->set_case_id(99);
+  r = machine_->Answer(show, Monday9());
+  EXPECT_EQ(r.code(), v1::NOT_FOUND);
+  EXPECT_EQ(r.message(), "case 99 does not exist");
+
+  v1::Query status;
+  status.mutable_status();
+  r = machine_->Answer(status, Monday9());
+  EXPECT_EQ(r.status().cases(), 7u);
+  EXPECT_EQ(r.status().open_cases(), 4u);  // 3, 4, 5, 6
+
+  EXPECT_EQ(machine_->Answer(v1::Query(), Monday9()).code(), v1::INVALID_ARGUMENT);
+}
+
+TEST_F(CaseQueriesTest, ReplayOfTheJournalRebuildsTheSameCases) {
+  Script();
+  auto fresh = CaseMachine::Create(casebus::testing::SmallCity());
+  ASSERT_TRUE(fresh.has_value());
+  CaseMachine& replica = **fresh;
+  for (const auto& record : records_) replica.Replay(record);
+
+  ASSERT_EQ(replica.cases().size(), machine_->cases().size());
+  for (const auto& [id, original] : machine_->cases()) {
+    const v1::Case* copy = replica.Find(id);
+    ASSERT_NE(copy, nullptr) << "case " << id;
+    EXPECT_TRUE(MessageDifferencer::Equals(*copy, original))
+        << "case " << id << "\noriginal:\n" << original.DebugString() << "replayed:\n"
+        << copy->DebugString();
+  }
+  EXPECT_EQ(replica.next_case_id(), machine_->next_case_id());
+
+  // Request ids survive replay: a retry is recognised, a reuse refused.
+  v1::Command note = cmd::Note(3);
+  note.set_request_id("note-3");
+  Effects retry = replica.Execute(note, At("2026-11-03T09:00:00+08:00"));
+  EXPECT_EQ(retry.result.code(), v1::OK);
+  EXPECT_TRUE(retry.result.duplicate());
+  EXPECT_EQ(retry.result.case_id(), 3u);
+  EXPECT_FALSE(retry.Changed());
+  note.mutable_note()->set_text("something else");
+  EXPECT_EQ(replica.Execute(note, At("2026-11-03T09:00:00+08:00")).result.code(),
+            v1::ALREADY_EXISTS);
+
+  // The replica goes on where the original stopped: same next id, same duplicate detection.
+  v1::Command again = cmd::Report(kDrainClog, kGridA2);
+  again.set_request_id("late-report");
+  Effects a = machine_->Execute(again, At("2026-11-02T18:00:00+08:00"));
+  Effects b = replica.Execute(again, At("2026-11-02T18:00:00+08:00"));
+  EXPECT_TRUE(a.result.merged());
+  EXPECT_EQ(a.result.case_id(), 3u);
+  EXPECT_TRUE(MessageDifferencer::Equals(a.result, b.result));
+}
+
+}  // namespace
+}  // namespace casebus::core
