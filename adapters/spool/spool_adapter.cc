@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <google/protobuf/util/json_util.h>
@@ -49,6 +50,12 @@ bool SafeName(const std::string& s) {
          });
 }
 
+std::string BodyName(const v1::Command& c) {
+  const auto* oneof = c.GetDescriptor()->FindOneofByName("body");
+  const auto* f = c.GetReflection()->GetOneofFieldDescriptor(c, oneof);
+  return f ? f->name() : "an empty command";
+}
+
 class SpoolAdapter final : public dispatch::Adapter {
  public:
   SpoolAdapter(std::string department, std::string dir)
@@ -84,25 +91,38 @@ class SpoolAdapter final : public dispatch::Adapter {
     return FsyncPath(dir_);
   }
 
-  std::vector<v1::Command> PollReplies() override {
-    std::vector<v1::Command> out;
+  std::vector<dispatch::InboundReply> PollReplies() override {
+    std::vector<dispatch::InboundReply> out;
     std::error_code ec;
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(dir_ + "/inbox", ec))
-      if (entry.is_regular_file(ec) && entry.path().extension() == ".json")
+      if (entry.is_regular_file(ec) && entry.path().extension() == ".json" &&
+          !waiting_.count(entry.path().filename().string()))
         files.push_back(entry.path());
     std::sort(files.begin(), files.end());
     for (const auto& path : files) {
       v1::Command cmd;
       std::string reason = Parse(path, cmd);
-      if (reason.empty()) {
-        fs::rename(path, fs::path(dir_) / "inbox/done" / path.filename(), ec);
-        out.push_back(std::move(cmd));
-      } else {
-        Reject(path, reason);
+      if (!reason.empty()) {
+        Reject(path.filename().string(), reason);
+        continue;
       }
+      const std::string name = path.filename().string();
+      waiting_.insert(name);
+      out.push_back({std::move(cmd), name, department_});
     }
     return out;
+  }
+
+  void Settle(const std::string& name, const v1::CommandResult& result) override {
+    waiting_.erase(name);
+    if (result.code() == v1::BUSY || result.code() == v1::UNAVAILABLE) return;  // offered again
+    if (result.code() != v1::OK) {
+      Reject(name, "refused by the engine: " + v1::Code_Name(result.code()) + ": " + result.message());
+      return;
+    }
+    std::error_code ec;
+    fs::rename(fs::path(dir_) / "inbox" / name, fs::path(dir_) / "inbox/done" / name, ec);
   }
 
  private:
@@ -119,21 +139,32 @@ class SpoolAdapter final : public dispatch::Adapter {
     auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &cmd);
     if (!st.ok()) return "not a Command in JSON: " + std::string(st.message());
     if (cmd.request_id().empty()) return "request_id is required";
-    if (cmd.has_report()) return "a department cannot report cases through its spool";
+    switch (cmd.body_case()) {
+      case v1::Command::kAccept:
+      case v1::Command::kReturn:
+      case v1::Command::kResolve:
+      case v1::Command::kRequestExtension:
+      case v1::Command::kNote:
+        break;
+      default:
+        return "a department may only accept, return, resolve, request_extension or note; not " +
+               BodyName(cmd);
+    }
     // A department acts as itself, whatever the file says.
     cmd.set_actor(department_);
     return "";
   }
 
-  void Reject(const fs::path& path, const std::string& reason) const {
+  void Reject(const std::string& name, const std::string& reason) const {
     std::error_code ec;
-    const fs::path target = fs::path(dir_) / "inbox/rejected" / path.filename();
-    fs::rename(path, target, ec);
+    const fs::path target = fs::path(dir_) / "inbox/rejected" / name;
+    fs::rename(fs::path(dir_) / "inbox" / name, target, ec);
     std::ofstream(target.string() + ".reason") << reason << '\n';
   }
 
   std::string department_;
   std::string dir_;
+  std::set<std::string> waiting_;  // replies handed to the engine, result not yet known
 };
 
 }  // namespace

@@ -77,6 +77,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       break;
     }
     case v1::EV_RESOLVED:
+      c.set_pending_extension_hours(0);
       c.set_state(v1::RESOLVED);
       c.set_resolved_at_ms(e.at_ms());
       c.set_verify_deadline_ms(e.verify_deadline_ms());
@@ -102,11 +103,13 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       c.set_resolved_at_ms(0);
       break;
     case v1::EV_CLOSED:
+      c.set_pending_extension_hours(0);
       c.set_state(v1::CLOSED);
       c.set_closed_at_ms(e.at_ms());
       c.set_closed_on_time(c.resolved_at_ms() > 0 && c.resolved_at_ms() <= c.handle_deadline_ms());
       break;
     case v1::EV_MERGED_INTO:
+      c.set_pending_extension_hours(0);
       c.set_state(v1::MERGED);
       c.set_merged_into(e.other_case());
       break;
@@ -115,6 +118,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       if (e.has_reporter()) *c.add_reporters() = e.reporter();
       break;
     case v1::EV_VOIDED:
+      c.set_pending_extension_hours(0);
       c.set_state(v1::VOIDED);
       break;
     default:

@@ -72,6 +72,8 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
   for (const auto& c : config_->categories()) categories_[c.code()] = &c;
   for (const auto& d : config_->departments()) departments_[d.id()] = &d;
   for (const auto& g : config_->grids()) grids_[g.code()] = true;
+  requests_.reserve(1 << 20);
+  cases_.reserve(1 << 18);
 }
 
 const v1::Case* CaseMachine::Find(uint64_t id) const {
@@ -83,21 +85,24 @@ const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits
   auto it = categories_.find(c.category());
   if (it == categories_.end()) return scratch;
   const v1::Category& cat = *it->second;
-  for (const auto& cond : cat.conditions()) {
-    if (cond.id() != c.condition()) continue;
-    scratch = cat.limits();
-    const auto& l = cond.limits();
-    if (l.has_accept()) *scratch.mutable_accept() = l.accept();
-    if (l.has_handle()) *scratch.mutable_handle() = l.handle();
-    if (l.has_verify()) *scratch.mutable_verify() = l.verify();
-    if (l.has_rework()) *scratch.mutable_rework() = l.rework();
-    return scratch;
-  }
-  if (!cat.has_limits() && cat.conditions_size() > 0) {
-    // No condition chosen: the first condition's limits stand in for the category's.
-    return cat.conditions(0).limits();
-  }
-  return cat.limits();
+  // The chosen condition's stages override the category's; with no condition chosen, the
+  // first condition stands in for stages the category leaves out.
+  const v1::Condition* cond = nullptr;
+  for (const auto& k : cat.conditions())
+    if (k.id() == c.condition()) cond = &k;
+  const bool chosen = cond != nullptr;
+  if (!cond && cat.conditions_size() > 0) cond = &cat.conditions(0);
+  if (!cond) return cat.limits();
+  scratch = cat.limits();
+  const auto& l = cond->limits();
+  auto take = [&](bool has_cond, bool has_cat, auto* dst, const v1::TimeLimit& src) {
+    if (has_cond && (chosen || !has_cat)) *dst = src;
+  };
+  take(l.has_accept(), scratch.has_accept(), scratch.mutable_accept(), l.accept());
+  take(l.has_handle(), scratch.has_handle(), scratch.mutable_handle(), l.handle());
+  take(l.has_verify(), scratch.has_verify(), scratch.mutable_verify(), l.verify());
+  take(l.has_rework(), scratch.has_rework(), scratch.mutable_rework(), l.rework());
+  return scratch;
 }
 
 Millis CaseMachine::AddLimit(Millis start, const v1::TimeLimit& limit, Millis fallback_hours) const {
@@ -122,6 +127,8 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
     fx.result.set_code(v1::OK);
     fx.result.set_case_id(it->second.case_id);
     fx.result.set_merged(it->second.merged);
+    fx.result.set_department(it->second.department);
+    fx.result.set_work_order_id(it->second.work_order_id);
     fx.result.set_duplicate(true);
     fx.result.set_message("already applied");
     return fx;
@@ -154,7 +161,7 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
   fx.record.set_payload_hash(hash);
   fx.record.set_result_case_id(result_case);
   fx.record.set_merged(merged);
-  requests_[cmd.request_id()] = {hash, result_case, merged};
+  Remember(fx.record);
   fx.result.set_code(v1::OK);
   fx.result.set_case_id(result_case);
   fx.result.set_merged(merged);
@@ -167,8 +174,18 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
 
 void CaseMachine::Replay(const v1::JournalRecord& r) {
   for (const auto& e : r.events()) Apply(e);
-  if (!r.request_id().empty())
-    requests_[r.request_id()] = {r.payload_hash(), r.result_case_id(), r.merged()};
+  Remember(r);
+}
+
+void CaseMachine::Remember(const v1::JournalRecord& r) {
+  if (r.request_id().empty()) return;
+  RequestEntry entry{r.payload_hash(), r.result_case_id(), r.merged(), {}, {}};
+  for (const auto& e : r.events()) {
+    if (e.work_order_id().empty()) continue;
+    entry.work_order_id = e.work_order_id();
+    if (const v1::Case* c = Find(e.case_id())) entry.department = c->department();
+  }
+  requests_[r.request_id()] = std::move(entry);
 }
 
 Status CaseMachine::DecideReport(const v1::Command& cmd, Millis now, Events& out,
@@ -301,12 +318,69 @@ Status CaseMachine::DecideMerge(const v1::Merge& m, Events& out) {
   return Status::Ok();
 }
 
+Status CaseMachine::DecideExtension(const v1::Case& c, const v1::Command& cmd, Millis now,
+                                    Events& out) {
+  const char* verb = cmd.has_deny_extension() ? "denying an extension" : "approving an extension";
+  if (c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED)
+    return Illegal(c, verb, "it dispatched or accepted with a request waiting");
+  if (c.pending_extension_hours() <= 0)
+    return Status::FailedPrecondition(CaseRef(c) + " with no extension request waiting; " + verb +
+                                      " needs the department to request one first");
+  if (cmd.has_deny_extension()) {
+    auto e = NewEvent(v1::EV_EXTENSION_DENIED, c, now, cmd.actor());
+    e.set_reason(cmd.deny_extension().reason());
+    out.push_back(std::move(e));
+    return Status::Ok();
+  }
+  const int hours = cmd.approve_extension().hours() > 0 ? cmd.approve_extension().hours()
+                                                        : c.pending_extension_hours();
+  v1::StageLimits scratch;
+  const auto clock = LimitsFor(c, scratch).handle().clock();
+  // Extra time runs on the stage's own kind of clock: non-stop for urgent and calendar limits,
+  // working hours otherwise.
+  v1::TimeLimit extra;
+  extra.set_value(hours);
+  extra.set_clock(clock == v1::URGENT_HOURS || clock == v1::CALENDAR_DAYS ? v1::URGENT_HOURS
+                                                                          : v1::WORKING_HOURS);
+  auto e = NewEvent(v1::EV_EXTENSION_APPROVED, c, now, cmd.actor());
+  e.set_extension_hours(hours);
+  e.set_handle_deadline_ms(calendar_.Add(c.handle_deadline_ms(), extra));
+  out.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Status CaseMachine::AuthorizeDepartment(const v1::Command& cmd, const v1::Case* c) const {
+  if (!departments_.count(cmd.actor())) return Status::Ok();
+  using C = v1::Command;
+  switch (cmd.body_case()) {
+    case C::kAccept:
+    case C::kReturn:
+    case C::kResolve:
+    case C::kRequestExtension:
+    case C::kNote:
+      break;
+    default:
+      return Status::FailedPrecondition("department " + cmd.actor() + " may not " +
+                                        std::string(CommandName(cmd)) +
+                                        "; departments accept, return, resolve, request "
+                                        "extensions and add notes");
+  }
+  if (c && c->department() != cmd.actor())
+    return Status::FailedPrecondition("case " + std::to_string(c->id()) + " is not with department " +
+                                      cmd.actor() + "; a department acts only on its own work orders");
+  return Status::Ok();
+}
+
 Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint64_t& result_case) {
-  if (cmd.has_report()) return DecideReport(cmd, now, out, result_case);
+  if (cmd.has_report()) {
+    CASEBUS_RETURN_IF_ERROR(AuthorizeDepartment(cmd, nullptr));
+    return DecideReport(cmd, now, out, result_case);
+  }
   const uint64_t id = TargetCase(cmd);
   const v1::Case* found = Find(id);
   if (!found) return Status::NotFound("case " + std::to_string(id) + " does not exist");
   const v1::Case& c = *found;
+  CASEBUS_RETURN_IF_ERROR(AuthorizeDepartment(cmd, found));
   result_case = id;
   auto simple = [&](v1::EventType t, std::string reason = {}) {
     auto e = NewEvent(t, c, now, cmd.actor());
@@ -343,9 +417,9 @@ Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint
     case C::kAccept:
       if (c.state() != v1::DISPATCHED) return Illegal(c, "accept (签收)", "it dispatched to the department");
       if (!cmd.accept().work_order_id().empty() && cmd.accept().work_order_id() != c.work_order_id())
-        return Status::FailedPrecondition("accept.work_order_id " + cmd.accept().work_order_id() +
-                                          " is not case " + std::to_string(id) +
-                                          "'s current work order " + c.work_order_id());
+        return Status::FailedPrecondition(CaseRef(c) + "; accept.work_order_id " +
+                                          cmd.accept().work_order_id() +
+                                          " is not its current work order " + c.work_order_id());
       return simple(v1::EV_ACCEPTED);
     case C::kReturn:
       if (c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED)
@@ -355,7 +429,7 @@ Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint
       if (c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED)
         return Illegal(c, "an extension request (延期)", "it dispatched or accepted");
       if (c.pending_extension_hours() > 0)
-        return Status::FailedPrecondition("case " + std::to_string(id) + " already has an extension request of " +
+        return Status::FailedPrecondition(CaseRef(c) + " with an extension request of " +
                                           std::to_string(c.pending_extension_hours()) +
                                           " h waiting; approve or deny it first");
       auto e = NewEvent(v1::EV_EXTENSION_REQUESTED, c, now, cmd.actor());
@@ -365,26 +439,8 @@ Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint
       return Status::Ok();
     }
     case C::kApproveExtension:
-    case C::kDenyExtension: {
-      if (c.pending_extension_hours() <= 0)
-        return Status::FailedPrecondition("case " + std::to_string(id) +
-                                          " has no extension request waiting; the department must request one first");
-      if (cmd.has_deny_extension()) return simple(v1::EV_EXTENSION_DENIED, cmd.deny_extension().reason());
-      int hours = cmd.approve_extension().hours() > 0 ? cmd.approve_extension().hours()
-                                                      : c.pending_extension_hours();
-      v1::StageLimits scratch;
-      v1::TimeLimit extra;
-      extra.set_value(hours);
-      const auto handle_clock = LimitsFor(c, scratch).handle().clock();
-      extra.set_clock(handle_clock == v1::URGENT_HOURS || handle_clock == v1::CALENDAR_DAYS
-                          ? v1::URGENT_HOURS
-                          : v1::WORKING_HOURS);
-      auto e = NewEvent(v1::EV_EXTENSION_APPROVED, c, now, cmd.actor());
-      e.set_extension_hours(hours);
-      e.set_handle_deadline_ms(calendar_.Add(c.handle_deadline_ms(), extra));
-      out.push_back(std::move(e));
-      return Status::Ok();
-    }
+    case C::kDenyExtension:
+      return DecideExtension(c, cmd, now, out);
     case C::kSuspend:
       if (!Undisposed(c.state()))
         return Illegal(c, "suspend (挂账)", "it dispatched, accepted or returned (not yet resolved)");

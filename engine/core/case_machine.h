@@ -48,11 +48,14 @@ class CaseMachine {
   uint64_t next_case_id() const { return next_case_id_; }
 
  private:
+  // What a retry with the same request_id gets back.
   struct RequestEntry {
     uint64_t payload_hash;
     uint64_t case_id;
     bool merged;
+    std::string department, work_order_id;  // set when the command issued a work order
   };
+  void Remember(const v1::JournalRecord& record);
   using Events = std::vector<v1::CaseEvent>;
 
   CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router router);
@@ -63,6 +66,9 @@ class CaseMachine {
                         Millis now, Events& out);
   Status DecideVerify(const v1::Case& c, const v1::Verify& v, Millis now, Events& out);
   Status DecideMerge(const v1::Merge& m, Events& out);
+  Status DecideExtension(const v1::Case& c, const v1::Command& cmd, Millis now, Events& out);
+  // Departments act only on their own cases and only as a department would.
+  Status AuthorizeDepartment(const v1::Command& cmd, const v1::Case* c) const;
 
   void Apply(const v1::CaseEvent& e);
   v1::WorkOrder MakeWorkOrder(const v1::Case& c, std::string reason) const;

@@ -43,14 +43,30 @@ std::pair<int64_t, int64_t> Deduper::Cell(double lat, double lon) const {
           static_cast<int64_t>(std::floor(lon / lon_step_))};
 }
 
-std::string Deduper::CellKey(const std::string& category, int64_t y, int64_t x) const {
-  return category + '|' + std::to_string(y) + '|' + std::to_string(x);
+namespace {
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  return h * 0xBF58476D1CE4E5B9ull;
+}
+uint64_t HashBytes(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
+uint64_t Deduper::CellKey(std::string_view category, int64_t y, int64_t x) {
+  return Mix(Mix(HashBytes(category), static_cast<uint64_t>(y)), static_cast<uint64_t>(x));
+}
+
+uint64_t Deduper::GridKey(std::string_view category, std::string_view grid) {
+  return Mix(HashBytes(category), HashBytes(grid));
 }
 
 void Deduper::Add(const v1::Case& c) {
   // Every case is findable by grid (for reports without coordinates); those with
   // coordinates also by cell.
-  by_grid_[c.category() + '|' + c.place().grid()].push_back(c.id());
+  by_grid_[GridKey(c.category(), c.place().grid())].push_back(c.id());
   if (c.place().has_coordinates()) {
     auto [y, x] = Cell(c.place().lat(), c.place().lon());
     by_cell_[CellKey(c.category(), y, x)].push_back(c.id());
@@ -59,9 +75,12 @@ void Deduper::Add(const v1::Case& c) {
 
 void Deduper::Prune(std::vector<uint64_t>& ids, Millis now,
                     const std::function<const v1::Case*(uint64_t)>& lookup) {
+  // Drop only what can never match again: gone, past the window, or finally out of the loop.
+  // A CLOSED case may be reopened, so it stays (and is skipped while closed).
   std::erase_if(ids, [&](uint64_t id) {
     const v1::Case* c = lookup(id);
-    return c == nullptr || !IsOpen(c->state()) || c->reported_at_ms() < now - window_ms_;
+    return c == nullptr || c->reported_at_ms() < now - window_ms_ ||
+           (!IsOpen(c->state()) && c->state() != v1::CLOSED);
   });
 }
 
@@ -74,10 +93,15 @@ uint64_t Deduper::FindDuplicate(const v1::Case& report, Millis now,
     if (best == 0 || d < best_d || (d == best_d && id < best)) best = id, best_d = d;
   };
   if (!report.place().has_coordinates()) {
-    auto it = by_grid_.find(report.category() + '|' + report.place().grid());
+    auto it = by_grid_.find(GridKey(report.category(), report.place().grid()));
     if (it == by_grid_.end()) return 0;
     Prune(it->second, now, lookup);
-    for (uint64_t id : it->second) consider(id, 0);
+    for (uint64_t id : it->second) {
+      const v1::Case* c = lookup(id);
+      if (IsOpen(c->state()) && c->category() == report.category() &&
+          c->place().grid() == report.place().grid())
+        consider(id, 0);
+    }
     return best;
   }
   if (radius_m_ <= 0) return 0;
@@ -89,6 +113,9 @@ uint64_t Deduper::FindDuplicate(const v1::Case& report, Millis now,
       Prune(it->second, now, lookup);
       for (uint64_t id : it->second) {
         const v1::Case* c = lookup(id);
+        if (!IsOpen(c->state()) || c->category() != report.category() ||
+            !c->place().has_coordinates())
+          continue;
         double d = DistanceMetres(report.place().lat(), report.place().lon(), c->place().lat(),
                                   c->place().lon());
         if (d <= radius_m_) consider(id, d);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -35,7 +36,10 @@ class Deduper {
                          const std::function<const v1::Case*(uint64_t)>& lookup);
 
  private:
-  std::string CellKey(const std::string& category, int64_t y, int64_t x) const;
+  // Buckets are keyed by a 64-bit hash of (category, cell) or (category, grid); a bucket may
+  // hold cases of another key that hashes alike, so candidates are checked in full.
+  static uint64_t CellKey(std::string_view category, int64_t y, int64_t x);
+  static uint64_t GridKey(std::string_view category, std::string_view grid);
   std::pair<int64_t, int64_t> Cell(double lat, double lon) const;
   void Prune(std::vector<uint64_t>& ids, Millis now,
              const std::function<const v1::Case*(uint64_t)>& lookup);
@@ -43,8 +47,8 @@ class Deduper {
   double radius_m_;
   Millis window_ms_;
   double lat_step_, lon_step_;  // degrees per cell; a cell is at least radius wide
-  std::unordered_map<std::string, std::vector<uint64_t>> by_cell_;  // coordinates known
-  std::unordered_map<std::string, std::vector<uint64_t>> by_grid_;  // no coordinates
+  std::unordered_map<uint64_t, std::vector<uint64_t>> by_cell_;  // coordinates known
+  std::unordered_map<uint64_t, std::vector<uint64_t>> by_grid_;  // every case
 };
 
 bool IsOpen(v1::CaseState s);

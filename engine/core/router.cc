@@ -1,6 +1,8 @@
 #include "engine/core/router.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <unordered_set>
 
 namespace casebus::core {
@@ -35,13 +37,13 @@ Result<Router> Router::Compile(const v1::CityConfig& config) {
   });
   // With lexicographic specificity, equally specific rules have prefixes of equal length, so
   // they can match the same case only when every key is equal.
-  for (size_t i = 1; i < r.rules_.size(); ++i) {
-    const Rule& a = r.rules_[i - 1];
-    const Rule& b = r.rules_[i];
-    if (a.Specificity() == b.Specificity() && a.category_prefix == b.category_prefix &&
-        a.place_prefix == b.place_prefix && a.condition == b.condition && a.source == b.source &&
-        a.urgency == b.urgency)
-      return Err(Status::InvalidArgument("routes " + a.id + " and " + b.id +
+  std::map<std::tuple<std::string, std::string, std::string, int, int>, const Rule*> seen;
+  for (const Rule& rule : r.rules_) {
+    auto key = std::make_tuple(rule.category_prefix, rule.condition, rule.place_prefix,
+                               static_cast<int>(rule.source), static_cast<int>(rule.urgency));
+    auto [it, fresh] = seen.emplace(key, &rule);
+    if (!fresh)
+      return Err(Status::InvalidArgument("routes " + it->second->id + " and " + rule.id +
                                          " are equally specific and match the same cases"));
   }
   for (const auto& a : config.assets()) {

@@ -20,13 +20,26 @@
 
 namespace casebus::dispatch {
 
+// A department's answer as the engine will apply it, and the adapter's handle for it.
+struct InboundReply {
+  v1::Command command;      // actor is always the department
+  std::string token;        // adapter-defined; passed back to Settle()
+  std::string department;   // filled by the Dispatcher
+};
+
 class Adapter {
  public:
   virtual ~Adapter() = default;
   virtual Status Deliver(const v1::WorkOrder& order) = 0;
-  // Reads replies that arrived since the last call, as commands (request_id set by the
-  // department, actor = the department id). Default: none.
-  virtual std::vector<v1::Command> PollReplies() { return {}; }
+  // Replies that arrived and are not already waiting for their result. Default: none.
+  virtual std::vector<InboundReply> PollReplies() { return {}; }
+  // The engine's answer to a reply from PollReplies(). BUSY or UNAVAILABLE: it was not
+  // taken and must be offered again by a later PollReplies(); any other code is final (the
+  // department should be told why when it is not OK).
+  virtual void Settle(const std::string& token, const v1::CommandResult& result) {
+    (void)token;
+    (void)result;
+  }
 };
 
 struct AdapterContext {

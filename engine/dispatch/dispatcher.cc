@@ -50,12 +50,25 @@ uint64_t Dispatcher::delivered() const {
   return delivered_;
 }
 
+void Dispatcher::Settle(const std::string& department, const std::string& token,
+                        const v1::CommandResult& result) {
+  {
+    std::lock_guard lock(mu_);
+    settlements_.push_back({department, token, result});
+  }
+  cv_.notify_one();
+}
+
 void Dispatcher::RunOnce(int64_t now) {
   std::vector<v1::WorkOrder> batch;
+  std::vector<Settlement> settled;
   {
     std::lock_guard lock(mu_);
     batch.swap(incoming_);
+    settled.swap(settlements_);
   }
+  for (const auto& s : settled)
+    if (auto a = adapters_.find(s.department); a != adapters_.end()) a->second->Settle(s.token, s.result);
   for (auto& o : batch) lanes_[o.department()].queue.push_back(std::move(o));
   std::vector<std::string> done;
   for (auto& [dept, lane] : lanes_) {
@@ -84,10 +97,12 @@ void Dispatcher::RunOnce(int64_t now) {
     pending_ -= done.size();
     delivered_ += done.size();
   }
-  std::vector<v1::Command> replies;
+  std::vector<InboundReply> replies;
   for (auto& [dept, adapter] : adapters_) {
-    auto r = adapter->PollReplies();
-    for (auto& c : r) replies.push_back(std::move(c));
+    for (auto& r : adapter->PollReplies()) {
+      r.department = dept;
+      replies.push_back(std::move(r));
+    }
   }
   if (!replies.empty() && hooks_.on_replies) hooks_.on_replies(std::move(replies));
 }
@@ -96,7 +111,8 @@ void Dispatcher::Loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, kPollInterval, [this] { return stop_ || !incoming_.empty(); });
+      cv_.wait_for(lock, kPollInterval,
+                   [this] { return stop_ || !incoming_.empty() || !settlements_.empty(); });
       if (stop_) return;
     }
     RunOnce(SteadyMs());

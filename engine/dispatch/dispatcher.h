@@ -23,7 +23,8 @@ namespace casebus::dispatch {
 
 struct DispatcherHooks {
   std::function<void(const std::vector<std::string>& ids)> on_delivered;
-  std::function<void(std::vector<v1::Command>)> on_replies;
+  // Must eventually answer every reply through Dispatcher::Settle().
+  std::function<void(std::vector<InboundReply>)> on_replies;
 };
 
 class Dispatcher {
@@ -34,6 +35,9 @@ class Dispatcher {
   void Stop();
   // Thread-safe. REQUIRES: the orders are committed.
   void Enqueue(std::vector<v1::WorkOrder> orders);
+  // Thread-safe: the engine's result for a reply handed to on_replies.
+  void Settle(const std::string& department, const std::string& token,
+              const v1::CommandResult& result);
   uint64_t pending() const;
   uint64_t delivered() const;
   // Runs one round on the caller's thread (tests, the demo). now: steady ms for backoff.
@@ -53,6 +57,11 @@ class Dispatcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<v1::WorkOrder> incoming_;
+  struct Settlement {
+    std::string department, token;
+    v1::CommandResult result;
+  };
+  std::vector<Settlement> settlements_;
   std::map<std::string, Lane> lanes_;  // dispatch thread only
   uint64_t pending_ = 0, delivered_ = 0;
   bool stop_ = false;

@@ -42,7 +42,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   auto machine = core::CaseMachine::Create(config);
   if (!machine) return Err(machine.error());
   e->machine_ = std::move(*machine);
-  auto st = store::Store::Open(options.data_dir + "/db", {.sync = options.sync});
+  auto st = store::Store::Open(options.data_dir + "/db", {.sync = options.sync, .env = options.env});
   if (!st) return Err(st.error());
   e->store_ = std::move(*st);
   std::map<std::string, std::unique_ptr<dispatch::Adapter>> adapters;
@@ -56,15 +56,27 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   hooks.on_delivered = [self](const std::vector<std::string>& ids) {
     (void)self->store_->MarkDelivered(ids);  // a lost delete only means one more delivery
   };
-  hooks.on_replies = [self](std::vector<v1::Command> replies) {
-    v1::Request req;
-    req.set_version(1);
-    for (auto& c : replies) *req.add_commands() = std::move(c);
-    // Replies that find the queue full stay unanswered in done/; the department retries.
-    (void)self->Submit(std::move(req), [](v1::Reply&&) {});
+  hooks.on_replies = [self](std::vector<dispatch::InboundReply> replies) {
+    // Each reply goes in as its own request, so one too large for the queue cannot block
+    // the others; the adapter learns every result and keeps refused-for-now replies.
+    for (auto& r : replies) {
+      v1::Request req;
+      req.set_version(1);
+      *req.add_commands() = std::move(r.command);
+      auto settle = [self, dept = r.department, token = r.token](v1::Reply&& reply) {
+        self->dispatcher_->Settle(dept, token, reply.results(0));
+      };
+      if (!self->Submit(std::move(req), settle)) {
+        v1::CommandResult busy;
+        busy.set_code(v1::BUSY);
+        busy.set_message("intake queue is full");
+        self->dispatcher_->Settle(r.department, r.token, busy);
+      }
+    }
   };
   e->dispatcher_ = std::make_unique<dispatch::Dispatcher>(std::move(adapters), std::move(hooks));
   if (Status r = e->Recover(); !r.ok()) return Err(r);
+  e->opened_ = true;
   return e;
 }
 
@@ -84,6 +96,7 @@ Status Engine::Recover() {
   if (!scan.ok()) return scan;
   if (!bad.ok()) return bad;
   stats_.replayed_records = n;
+  applied_seq_ = store_->last_seq();
   std::vector<v1::WorkOrder> undelivered;
   CASEBUS_RETURN_IF_ERROR(store_->ForEachOutbox([&](std::string_view, std::string_view bytes) {
     v1::WorkOrder w;
@@ -156,6 +169,12 @@ EngineStats Engine::stats() const {
 void Engine::Stop() {
   {
     std::lock_guard lock(mu_);
+    if (!started_ && !stopping_ && opened_) {
+      // Never started: start so that what was submitted is still committed and answered.
+      mu_.unlock();
+      Start();
+      mu_.lock();
+    }
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
   }
@@ -234,13 +253,14 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
       *reply.mutable_query() = machine_->Answer(batch[i].request.query(), now);
       if (reply.query().has_status()) {
         auto* s = reply.mutable_query()->mutable_status();
-        s->set_journal_seq(store_->last_seq() + job.records.size());
+        s->set_journal_seq(applied_seq_ + job.records.size());
+        s->set_commands_committed(applied_commands_ + job.records.size());
         s->set_outbox_pending(dispatcher_->pending());
-        std::lock_guard lock(mu_);
-        s->set_commands_committed(stats_.commands_committed);
       }
     }
   }
+  applied_seq_ += job.records.size();
+  applied_commands_ += job.records.size();
   job.batch = std::move(batch);
   return job;
 }

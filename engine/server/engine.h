@@ -33,6 +33,7 @@ struct EngineOptions {
   std::string data_dir;
   bool sync = true;              // fsync every group commit (never false outside benchmarks)
   bool run_dispatcher = true;    // false: orders stay in the outbox (benchmarks of intake)
+  rocksdb::Env* env = nullptr;   // tests: file-system fault injection
 };
 
 struct EngineStats {
@@ -101,6 +102,7 @@ class Engine {
   size_t max_batch_ = 4096;
   bool stopping_ = false;
   bool started_ = false;
+  bool opened_ = false;  // Open() finished: Stop() may start the threads to drain the queue
   std::thread thread_;
   EngineStats stats_;  // guarded by mu_
 
@@ -109,6 +111,10 @@ class Engine {
   std::deque<CommitJob> commit_queue_;
   bool apply_done_ = false;  // the shard thread has exited; the commit thread drains and exits
   std::thread commit_thread_;
+  // Shard thread only: what has been applied. Commits happen in order and a query's reply
+  // leaves after its batch commits, so these are what is durable when the reply is read.
+  uint64_t applied_seq_ = 0;
+  uint64_t applied_commands_ = 0;
 };
 
 // Rejects fields this build does not know, anywhere in the message: a command from a newer

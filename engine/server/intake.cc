@@ -105,10 +105,15 @@ void Intake::OnFrame(std::vector<zmq::message_t>& parts) {
            "commands");
     return;
   }
-  if (static_cast<uint32_t>(request.commands_size()) > limits_.max_commands_per_frame()) {
+  // A frame must fit the engine's queue as a whole, or it would be BUSY forever.
+  const uint32_t max_commands =
+      limits_.queue_capacity() > 0
+          ? std::min(limits_.max_commands_per_frame(), limits_.queue_capacity())
+          : limits_.max_commands_per_frame();
+  if (static_cast<uint32_t>(request.commands_size()) > max_commands) {
     Refuse(identity, req, v1::TOO_LARGE,
            "request has " + std::to_string(request.commands_size()) + " commands; at most " +
-               std::to_string(limits_.max_commands_per_frame()) + " per frame",
+               std::to_string(max_commands) + " per frame",
            "commands");
     return;
   }

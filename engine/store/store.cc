@@ -38,6 +38,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  if (options.env) db_options.env = options.env;
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = 64 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
@@ -50,7 +51,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   st->outbox_ = st->handles_[2];
   std::unique_ptr<rocksdb::Iterator> it(st->db_->NewIterator(rocksdb::ReadOptions(), st->journal_));
   it->SeekToLast();
-  if (it->Valid()) st->last_seq_ = KeySeq(it->key().ToStringView());
+  if (it->Valid()) st->last_seq_.store(KeySeq(it->key().ToStringView()));
   if (!it->status().ok()) return Err(Convert(it->status(), "read journal tail"));
   return st;
 }
@@ -80,14 +81,14 @@ Status Store::Commit(const std::vector<std::string>& records,
                      const std::vector<std::pair<std::string, std::string>>& outbox) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
-  uint64_t seq = last_seq_;
+  uint64_t seq = last_seq();
   for (const auto& r : records) batch.Put(journal_, SeqKey(++seq), r);
   for (const auto& [id, bytes] : outbox) batch.Put(outbox_, id, bytes);
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto s = db_->Write(wo, &batch);
   if (!s.ok()) return Fail("journal write", s.ToString());
-  last_seq_ = seq;
+  last_seq_.store(seq, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -24,12 +24,15 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace casebus::store {
 
 struct StoreOptions {
   bool sync = true;  // false only for benchmarks' negative controls; never in production
+  // Tests inject file-system faults through an Env; nullptr is the default Env.
+  rocksdb::Env* env = nullptr;
 };
 
 class Store {
@@ -49,7 +52,7 @@ class Store {
   // Test and tool access: overwrite or delete a journal record directly (tamper tests).
   Status PutJournalRaw(uint64_t seq, std::string_view bytes);
 
-  uint64_t last_seq() const { return last_seq_; }
+  uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
   bool healthy() const { return healthy_.load(std::memory_order_acquire); }
   std::string unhealthy_reason() const;
   uint64_t outbox_size_estimate() const;
@@ -63,7 +66,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* journal_ = nullptr;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   StoreOptions options_;
-  uint64_t last_seq_ = 0;
+  std::atomic<uint64_t> last_seq_{0};  // written by Commit(), read anywhere
   std::atomic<bool> healthy_{true};
   mutable std::mutex reason_mu_;
   std::string reason_;

@@ -68,6 +68,13 @@ v1::WorkOrder SampleOrder(const std::string& id) {
   return w;
 }
 
+v1::CommandResult Result(v1::Code code, const std::string& message = "") {
+  v1::CommandResult r;
+  r.set_code(code);
+  r.set_message(message);
+  return r;
+}
+
 class SpoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -101,7 +108,7 @@ class SpoolTest : public ::testing::Test {
   void ExpectRejected(const std::string& name, const std::string& why) {
     SCOPED_TRACE(name);
     auto replies = adapter_->PollReplies();
-    EXPECT_TRUE(replies.empty()) << replies.front().DebugString();
+    EXPECT_TRUE(replies.empty()) << replies.front().command.DebugString();
     EXPECT_FALSE(fs::exists(inbox_ / name));
     EXPECT_FALSE(fs::exists(inbox_ / "done" / name));
     EXPECT_TRUE(fs::exists(inbox_ / "rejected" / name));
@@ -213,12 +220,16 @@ TEST_F(SpoolTest, AcceptReplyIsTakenInAsTheDepartment) {
             "accept": {"case_id": "7", "work_order_id": "7-1"}})");
   auto replies = adapter_->PollReplies();
   ASSERT_EQ(replies.size(), 1u);
-  const v1::Command& c = replies[0];
+  const v1::Command& c = replies[0].command;
   EXPECT_EQ(c.request_id(), "roads-7-accept");
   EXPECT_EQ(c.actor(), "roads");
   ASSERT_TRUE(c.has_accept());
   EXPECT_EQ(c.accept().case_id(), 7u);
   EXPECT_EQ(c.accept().work_order_id(), "7-1");
+  // Waiting for the engine: still in the inbox, but not offered twice.
+  EXPECT_TRUE(fs::exists(inbox_ / "0001-accept.json"));
+  EXPECT_TRUE(adapter_->PollReplies().empty());
+  adapter_->Settle(replies[0].token, Result(v1::OK));
   EXPECT_FALSE(fs::exists(inbox_ / "0001-accept.json"));
   EXPECT_TRUE(fs::exists(inbox_ / "done/0001-accept.json"));
   EXPECT_TRUE(adapter_->PollReplies().empty());  // taken in once
@@ -228,8 +239,8 @@ TEST_F(SpoolTest, ReplyWithoutActorGetsTheDepartment) {
   Reply("a.json", R"({"request_id": "n1", "note": {"case_id": 7, "text": "crew on site"}})");
   auto replies = adapter_->PollReplies();
   ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(replies[0].actor(), "roads");
-  EXPECT_EQ(replies[0].note().text(), "crew on site");
+  EXPECT_EQ(replies[0].command.actor(), "roads");
+  EXPECT_EQ(replies[0].command.note().text(), "crew on site");
 }
 
 TEST_F(SpoolTest, RepliesComeInFileNameOrder) {
@@ -238,16 +249,18 @@ TEST_F(SpoolTest, RepliesComeInFileNameOrder) {
   Reply("0002.json", R"({"request_id": "b", "resolve": {"case_id": 7, "evidence": ["p1"]}})");
   auto replies = adapter_->PollReplies();
   ASSERT_EQ(replies.size(), 3u);
-  EXPECT_EQ(replies[0].request_id(), "a");
-  EXPECT_EQ(replies[1].request_id(), "b");
-  EXPECT_EQ(replies[2].request_id(), "c");
+  EXPECT_EQ(replies[0].command.request_id(), "a");
+  EXPECT_EQ(replies[1].command.request_id(), "b");
+  EXPECT_EQ(replies[2].command.request_id(), "c");
 }
 
 TEST_F(SpoolTest, ReplyOfExactlyTheLimitIsTakenIn) {
   std::string json = R"({"request_id": "big", "note": {"case_id": 7, "text": "ok"}})";
   json.resize(kMaxSpoolReplyBytes, ' ');
   Reply("big.json", json);
-  EXPECT_EQ(adapter_->PollReplies().size(), 1u);
+  auto replies = adapter_->PollReplies();
+  ASSERT_EQ(replies.size(), 1u);
+  adapter_->Settle(replies[0].token, Result(v1::OK));
   EXPECT_TRUE(fs::exists(inbox_ / "done/big.json"));
 }
 
@@ -271,7 +284,7 @@ TEST_F(SpoolTest, UnknownFieldsAreRejected) {
 TEST_F(SpoolTest, DepartmentsMayNotReport) {
   Reply("report.json", R"({"request_id": "x", "report": {"category": "200404",
       "place": {"grid": "330102001001001"}, "source": "HOTLINE"}})");
-  ExpectRejected("report.json", "cannot report");
+  ExpectRejected("report.json", "may only accept, return, resolve, request_extension or note; not report");
 }
 
 TEST_F(SpoolTest, MissingRequestIdIsRejected) {
@@ -297,7 +310,8 @@ TEST_F(SpoolTest, OneBadReplyDoesNotHoldUpTheOthers) {
   Reply("0002.json", R"({"request_id": "good", "accept": {"case_id": 7}})");
   auto replies = adapter_->PollReplies();
   ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(replies[0].request_id(), "good");
+  EXPECT_EQ(replies[0].command.request_id(), "good");
+  adapter_->Settle(replies[0].token, Result(v1::OK));
   EXPECT_TRUE(fs::exists(inbox_ / "rejected/0001.json"));
   EXPECT_TRUE(fs::exists(inbox_ / "done/0002.json"));
 }
@@ -318,8 +332,6 @@ TEST_F(SpoolTest, NonJsonEntriesAreIgnored) {
 }
 
 TEST_F(SpoolTest, DepartmentMayNotVerifyOrCloseItsOwnWork) {
-  GTEST_SKIP() << "BUG: adapters/spool/spool_adapter.cc Parse() refuses only `report`; a "
-                  "department can verify (核查) and close (结案) its own cases through its spool";
   // README: replies are accept, resolve, return, request_extension, note. Verification and
   // closure belong to the command centre; a department that can send them skips 核查.
   Reply("verify.json", R"({"request_id": "v", "verify": {"case_id": 7, "passed": true}})");
@@ -328,6 +340,37 @@ TEST_F(SpoolTest, DepartmentMayNotVerifyOrCloseItsOwnWork) {
   ExpectRejected("close.json", "close");
   Reply("dispatch.json", R"({"request_id": "d", "dispatch": {"case_id": 7, "department": "x"}})");
   ExpectRejected("dispatch.json", "dispatch");
+}
+
+}  // namespace
+}  // namespace casebus::adapters
+
+namespace casebus::adapters {
+namespace {
+
+TEST_F(SpoolTest, BusyReplyStaysInTheInboxAndIsOfferedAgain) {
+  Reply("a.json", R"({"request_id": "a", "accept": {"case_id": 7}})");
+  auto first = adapter_->PollReplies();
+  ASSERT_EQ(first.size(), 1u);
+  adapter_->Settle(first[0].token, Result(v1::BUSY, "intake queue is full"));
+  EXPECT_TRUE(fs::exists(inbox_ / "a.json"));
+  EXPECT_FALSE(fs::exists(inbox_ / "done/a.json"));
+  auto second = adapter_->PollReplies();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].command.request_id(), "a");
+}
+
+TEST_F(SpoolTest, RefusedReplyIsRejectedWithTheEnginesReason) {
+  Reply("r.json", R"({"request_id": "r", "resolve": {"case_id": 7, "evidence": ["p"]}})");
+  auto replies = adapter_->PollReplies();
+  ASSERT_EQ(replies.size(), 1u);
+  adapter_->Settle(replies[0].token,
+                   Result(v1::FAILED_PRECONDITION, "case 7 is dispatched; resolve needs it accepted"));
+  EXPECT_TRUE(fs::exists(inbox_ / "rejected/r.json"));
+  const std::string reason = ReadFile(inbox_ / "rejected/r.json.reason");
+  EXPECT_NE(reason.find("FAILED_PRECONDITION"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("resolve needs it accepted"), std::string::npos) << reason;
+  EXPECT_TRUE(adapter_->PollReplies().empty());
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// CaseMachine::Answer (show, list, closure table, status) and Replay, on one small scripted
-// scenario whose counts are worked out by hand below.
+// CaseMachine::Answer (show, list, closure table, status) and Replay on one small scripted
+// scenario whose counts are worked out by hand below; request ids as idempotency keys.
 
 #include <google/protobuf/util/message_differencer.h>
 
@@ -148,8 +148,8 @@ TEST_F(CaseQueriesTest, ClosureTableCountsByDepartmentAndDistrict) {
 TEST_F(CaseQueriesTest, ClosureTableCountsOverdueAsOfItsInstant) {
   Script();
   // Monday 14:00: case 3's deadline (14:30) has not passed, so it is neither due nor overdue.
-  ExpectRow(Row(Closure("2026-11-02T14:00:00+08:00").by_department(), "drainage"), 4, 4, 2, 2, 1,
-            0, 0, 1);
+  ExpectRow(Row(Closure("2026-11-02T14:00:00+08:00").by_department(), "drainage"), 4, 4, 2, 2, 1, 0,
+            0, 1);
   // as_of 0 means now.
   v1::Query q;
   q.mutable_closure();
@@ -158,8 +158,8 @@ TEST_F(CaseQueriesTest, ClosureTableCountsOverdueAsOfItsInstant) {
   ExpectRow(Row(machine_->Answer(q, At("2026-11-02T14:31:00+08:00")).by_department(), "drainage"),
             4, 4, 3, 2, 1, 1, 0, 1);
   // Cases reported after as_of are left out.
-  ExpectRow(Row(Closure("2026-11-02T08:59:00+08:00").by_department(), "drainage"), 0, 0, 0, 0, 0,
-            0, 0, 0);
+  ExpectRow(Row(Closure("2026-11-02T08:59:00+08:00").by_department(), "drainage"), 0, 0, 0, 0, 0, 0,
+            0, 0);
 }
 
 TEST_F(CaseQueriesTest, ListFilters) {
@@ -220,7 +220,8 @@ TEST_F(CaseQueriesTest, ReplayOfTheJournalRebuildsTheSameCases) {
     const v1::Case* copy = replica.Find(id);
     ASSERT_NE(copy, nullptr) << "case " << id;
     EXPECT_TRUE(MessageDifferencer::Equals(*copy, original))
-        << "case " << id << "\noriginal:\n" << original.DebugString() << "replayed:\n"
+        << "case " << id << "\noriginal:\n"
+        << original.DebugString() << "replayed:\n"
         << copy->DebugString();
   }
   EXPECT_EQ(replica.next_case_id(), machine_->next_case_id());
@@ -245,6 +246,43 @@ TEST_F(CaseQueriesTest, ReplayOfTheJournalRebuildsTheSameCases) {
   EXPECT_TRUE(a.result.merged());
   EXPECT_EQ(a.result.case_id(), 3u);
   EXPECT_TRUE(MessageDifferencer::Equals(a.result, b.result));
+}
+
+using RequestIdTest = MachineTest;
+
+TEST_F(RequestIdTest, SameRequestIdReturnsTheOriginalResult) {
+  v1::Command report = cmd::Report(kDrainClog, kGridA1);
+  report.set_request_id("intake-1");
+  Effects first = Ok(report, Monday9());
+  Effects retry = Run(report, Monday9() + kMinute);
+  EXPECT_EQ(retry.result.code(), v1::OK);
+  EXPECT_TRUE(retry.result.duplicate());
+  EXPECT_EQ(retry.result.case_id(), first.result.case_id());
+  EXPECT_EQ(retry.result.request_id(), "intake-1");
+  EXPECT_FALSE(retry.Changed());
+  EXPECT_TRUE(retry.work_orders.empty());
+  EXPECT_EQ(machine_->cases().size(), 1u);
+  EXPECT_EQ(Get(1).history_size(), 1);
+
+  v1::Command other = cmd::Report(kDrainClog, kGridA3);
+  other.set_request_id("intake-1");
+  Effects reused = Run(other, Monday9() + 2 * kMinute);
+  EXPECT_EQ(reused.result.code(), v1::ALREADY_EXISTS);
+  EXPECT_EQ(reused.result.field(), "request_id");
+  EXPECT_FALSE(reused.Changed());
+  EXPECT_EQ(machine_->cases().size(), 1u);
+}
+
+TEST_F(RequestIdTest, RetriedDispatchReturnsItsWorkOrder) {
+  uint64_t id = Reported();
+  Ok(cmd::Register(id), Monday9());
+  v1::Command dispatch = cmd::Dispatch(id);
+  dispatch.set_request_id("dispatch-1");
+  Effects first = Ok(dispatch, Monday9());
+  Effects retry = Run(dispatch, Monday9() + kMinute);
+  EXPECT_TRUE(retry.result.duplicate());
+  EXPECT_EQ(retry.result.department(), first.result.department());
+  EXPECT_EQ(retry.result.work_order_id(), first.result.work_order_id());
 }
 
 }  // namespace

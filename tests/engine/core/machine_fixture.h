@@ -199,7 +199,8 @@ class MachineTest : public ::testing::Test {
     return c ? *c : kNone;
   }
 
-  // Lifecycle shortcuts; each step one minute after the previous unless told.
+  // Lifecycle shortcuts: report, register and dispatch (by the router) at `now`; accept a minute
+  // later. Defaults: a drain clog in grid A1, which routes to drainage.
   uint64_t Reported(std::string_view category = kDrainClog, std::string_view grid = kGridA1,
                     Millis now = Monday9()) {
     return Ok(cmd::Report(category, grid), now).result.case_id();

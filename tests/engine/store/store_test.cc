@@ -100,7 +100,9 @@ TEST_F(StoreTest, CommitAssignsConsecutiveSeqsAndSurvivesReopen) {
 
 TEST_F(StoreTest, SeqOrderHoldsPastOneByte) {
   // Keys are big-endian, so seq 256 must sort after 255, not after 1.
-  auto s = OpenOrDie(StoreOptions{.sync = false});
+  StoreOptions unsynced;
+  unsynced.sync = false;
+  auto s = OpenOrDie(unsynced);
   ASSERT_NE(s, nullptr);
   std::vector<std::string> records;
   for (int i = 1; i <= 300; ++i) records.push_back("r" + std::to_string(i));
