@@ -15,9 +15,10 @@ run() {
   "$BIN" --runs "$RUNS" "$@" | tee -a "$out"
   echo >> "$out"
 }
-run --clients 4 --window 64 --frame 1 --seconds 10
-run --clients 4 --window 16 --frame 20 --seconds 10
-run --clients 4 --window 64 --frame 1 --seconds 10 --no-sync
+run --clients 8 --window 128 --frame 1 --seconds 10     # many operators' clients, one command per frame
+run --clients 4 --window 16 --frame 20 --seconds 10     # gateways: 20 commands per frame, each acked
+run --clients 4 --window 64 --frame 1 --seconds 10      # fewer requests in flight: latency-bound
+run --clients 8 --window 128 --frame 1 --seconds 10 --no-sync   # reference: no fsync (never in production)
 
 {
   echo

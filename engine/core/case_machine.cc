@@ -113,8 +113,10 @@ Millis CaseMachine::AddLimit(Millis start, const v1::TimeLimit& limit, Millis fa
 Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
   Effects fx;
   fx.result.set_request_id(cmd.request_id());
-  std::string bytes;
-  cmd.SerializeToString(&bytes);
+  // Reused buffer: hashing a command must not allocate on the hot path.
+  static thread_local std::string bytes;
+  bytes.clear();
+  cmd.AppendToString(&bytes);
   const uint64_t hash = PayloadHash(bytes);
   if (auto it = requests_.find(cmd.request_id()); it != requests_.end() && !cmd.request_id().empty()) {
     if (it->second.payload_hash != hash) {

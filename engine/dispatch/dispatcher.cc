@@ -1,5 +1,7 @@
 #include "engine/dispatch/dispatcher.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 namespace casebus::dispatch {
@@ -20,7 +22,12 @@ Dispatcher::Dispatcher(std::map<std::string, std::unique_ptr<Adapter>> adapters,
 
 Dispatcher::~Dispatcher() { Stop(); }
 
-void Dispatcher::Start() { thread_ = std::thread([this] { Loop(); }); }
+void Dispatcher::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "casebus-dispatch");
+    Loop();
+  });
+}
 
 void Dispatcher::Stop() {
   {

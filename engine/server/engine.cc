@@ -1,5 +1,7 @@
 #include "engine/server/engine.h"
 
+#include <pthread.h>
+
 #include <future>
 
 #include <google/protobuf/reflection.h>
@@ -119,8 +121,14 @@ void Engine::Start() {
   std::lock_guard lock(mu_);
   if (started_) return;
   started_ = true;
-  thread_ = std::thread([this] { Loop(); });
-  commit_thread_ = std::thread([this] { CommitLoop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "casebus-shard");
+    Loop();
+  });
+  commit_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "casebus-commit");
+    CommitLoop();
+  });
   if (options_.run_dispatcher) dispatcher_->Start();
 }
 
