@@ -95,13 +95,12 @@ const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits
   if (!cond) return cat.limits();
   scratch = cat.limits();
   const auto& l = cond->limits();
-  auto take = [&](bool has_cond, bool has_cat, auto* dst, const v1::TimeLimit& src) {
-    if (has_cond && (chosen || !has_cat)) *dst = src;
-  };
-  take(l.has_accept(), scratch.has_accept(), scratch.mutable_accept(), l.accept());
-  take(l.has_handle(), scratch.has_handle(), scratch.mutable_handle(), l.handle());
-  take(l.has_verify(), scratch.has_verify(), scratch.mutable_verify(), l.verify());
-  take(l.has_rework(), scratch.has_rework(), scratch.mutable_rework(), l.rework());
+  // A stage the condition sets wins when the condition was chosen; otherwise it only fills a
+  // stage the category leaves out. (mutable_*() would create empty stages, so test first.)
+  if (l.has_accept() && (chosen || !scratch.has_accept())) *scratch.mutable_accept() = l.accept();
+  if (l.has_handle() && (chosen || !scratch.has_handle())) *scratch.mutable_handle() = l.handle();
+  if (l.has_verify() && (chosen || !scratch.has_verify())) *scratch.mutable_verify() = l.verify();
+  if (l.has_rework() && (chosen || !scratch.has_rework())) *scratch.mutable_rework() = l.rework();
   return scratch;
 }
 

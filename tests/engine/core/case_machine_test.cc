@@ -297,6 +297,16 @@ TEST_F(CaseMachineTest, FailedVerificationSendsReworkToTheSameDepartment) {
   EXPECT_EQ(c.history(c.history_size() - 1).reason(), "cover still loose");
 }
 
+// Regression: LimitsFor() used mutable_rework() while merging a condition's stages, which
+// created an empty rework limit, so rework of a category with conditions fell back to 24 h.
+TEST_F(CaseMachineTest, ReworkOfACategoryWithConditionsUsesItsHandleLimit) {
+  uint64_t id = Accepted(kRoadDamage, kGridA1);  // no condition: category limits, 3 working days
+  Ok(cmd::Resolve(id), At("2026-11-02T10:00:00+08:00"));
+  Ok(cmd::Verify(id, false, "still broken"), At("2026-11-02T10:30:00+08:00"));
+  // 3 working days from Monday: to the close of Thursday.
+  EXPECT_EQ(Get(id).handle_deadline_ms(), At("2026-11-05T17:30:00+08:00"));
+}
+
 TEST_F(CaseMachineTest, PassedVerificationThenCloseOnTime) {
   uint64_t id = Accepted(kDrainClog, kGridA1);            // handle Monday 14:30
   Ok(cmd::Resolve(id), At("2026-11-02T14:30:00+08:00"));  // exactly at the deadline
