@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <filesystem>
 #include <future>
 
 #include <google/protobuf/reflection.h>
@@ -41,6 +42,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   e->clock_ = &clock;
   if (config->intake().queue_capacity() > 0) e->capacity_ = config->intake().queue_capacity();
   if (config->intake().max_batch() > 0) e->max_batch_ = config->intake().max_batch();
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return Err(Status::IOError("create data directory " + options.data_dir + ": " + ec.message()));
   auto machine = core::CaseMachine::Create(config);
   if (!machine) return Err(machine.error());
   e->machine_ = std::move(*machine);

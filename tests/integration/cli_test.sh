@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The operator's view: a real `casebus serve` and the CLI verbs against it over ZeroMQ.
+# Usage: cli_test.sh CASEBUS_BINARY SOURCE_DIR
+set -uo pipefail
+B=$1
+SRC=$2
+d=$(mktemp -d /tmp/casebus-cli-XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$d"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; cat "$d/log" >&2; exit 1; }
+
+# run NAME EXPECTED_EXIT PATTERN -- casebus args...
+run() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$B" "$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq "$want" ] || fail "$name: exit $rc, want $want; output: $out"
+  grep -qE -- "$pattern" <<<"$out" || fail "$name: output lacks /$pattern/: $out"
+  echo "ok   $name"
+}
+
+"$B" serve --data "$d/data" --endpoint 'tcp://127.0.0.1:*' --endpoint-file "$d/ep" >"$d/log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$d/ep" ] && break; sleep 0.1; done
+[ -s "$d/ep" ] || fail "server did not start"
+export CASEBUS_ENDPOINT=$(cat "$d/ep")
+
+G=330102001001001
+run report 0 '^ok: case 1$' -- report --category 200404 --grid $G --source inspector --lat 30.2701 --lon 120.1503 --description "storm drain clogged" --request-id r-1
+run retry 0 'case 1 \(retry: original result\)' -- report --category 200404 --grid $G --source inspector --lat 30.2701 --lon 120.1503 --description "storm drain clogged" --request-id r-1
+run reused-id 1 'ALREADY_EXISTS.*request_id' -- report --category 200404 --grid $G --source hotline --request-id r-1
+run duplicate 0 'case 1 \(merged as a duplicate report\)' -- report --category 200404 --grid $G --source hotline --lat 30.27015 --lon 120.15035
+run far-away 0 '^ok: case 2$' -- report --category 200404 --grid $G --source hotline --lat 30.2721 --lon 120.1503
+run bad-grid 1 'INVALID_ARGUMENT.*field report.place.grid' -- report --category 200404 --grid 999999999999999 --source inspector
+run bad-source 2 'source' -- report --category 200404 --grid $G --source pigeon
+run register 0 '^ok: case 1$' -- register 1
+run dispatch 0 'case 1 → drainage \(work order 1-1\)' -- dispatch 1
+run resolve-early 1 'case 1 is dispatched; resolve needs it accepted' -- resolve 1 --evidence p --actor drainage
+run foreign-dept 1 'not with department water-supply' -- accept 1 --actor water-supply
+run accept 0 '^ok: case 1$' -- accept 1 --actor drainage
+run resolve 0 '^ok: case 1$' -- resolve 1 --evidence photo://1/after.jpg --actor drainage
+run verify 0 '^ok: case 1$' -- verify 1 --pass
+run close 0 '^ok: case 1$' -- close 1
+run show 0 'rule r-drain' -- show 1
+run show-history 0 'closed +by operator' -- show 1
+run list 0 '1 case\(s\)' -- list --state closed
+run list-empty 0 '0 case\(s\)' -- list --department fire-rescue
+run closure 0 'drainage .* 100\.0%' -- closure
+run status 0 'healthy: +yes' -- status
+run unknown-case 1 'case 99 does not exist' -- show 99
+run unknown-flag 2 'unknown flag --colour' -- list --colour red
+run check-config 0 'ok' -- check-config "$SRC/deploy/config/sample-city.yaml"
+printf 'name: x\ndepartmnts: []\n' >"$d/bad.yaml"
+run check-config-bad 1 'bad.yaml:2: .*departmnts' -- check-config "$d/bad.yaml"
+
+[ -f "$d/data/spool/drainage/1-1.json" ] || sleep 1
+[ -f "$d/data/spool/drainage/1-1.json" ] || fail "work order 1-1 not in the drainage spool"
+grep -q '"case_id":"1"' "$d/data/spool/drainage/1-1.json" || fail "work order file content"
+echo "ok   work order delivered to spool"
+
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=
+[ "$rc" -eq 0 ] || fail "serve exited $rc on SIGTERM"
+grep -q "stopped" "$d/log" || fail "no stop message"
+echo "ok   SIGTERM: clean exit"
