@@ -52,7 +52,10 @@ void Intake::Refuse(const std::string& identity, bool req, v1::Code code, std::s
 }
 
 void Intake::Answer(const std::string& identity, bool req, const v1::Reply& reply) {
-  std::string payload = reply.SerializeAsString();
+  Send(identity, req, reply.SerializeAsString());
+}
+
+void Intake::Send(const std::string& identity, bool req, const std::string& payload) {
   try {
     if (req) {
       std::array<zmq::const_buffer, 3> parts = {zmq::buffer(identity), zmq::const_buffer(),
@@ -121,7 +124,6 @@ void Intake::OnFrame(std::vector<zmq::message_t>& parts) {
   ids.reserve(request.commands_size());
   for (const auto& c : request.commands()) ids.push_back(c.request_id());
   const bool had_query = request.has_query();
-  in_flight_.fetch_add(1);
   bool ok = engine_.Submit(std::move(request), [this, identity, req](v1::Reply&& r) {
     std::string payload = r.SerializeAsString();
     bool was_empty;
@@ -136,7 +138,6 @@ void Intake::OnFrame(std::vector<zmq::message_t>& parts) {
     }
   });
   if (!ok) {
-    in_flight_.fetch_sub(1);
     const bool stopping = engine_.stopping();
     v1::Reply busy;
     busy.set_version(1);
@@ -164,19 +165,7 @@ void Intake::FlushReplies() {
     out.swap(outgoing_);
   }
   for (const auto& o : out) {
-    in_flight_.fetch_sub(1);
-    try {
-      if (o.req_envelope) {
-        std::array<zmq::const_buffer, 3> parts = {zmq::buffer(o.identity), zmq::const_buffer(),
-                                                  zmq::buffer(o.payload)};
-        zmq::send_multipart(router_, parts, zmq::send_flags::dontwait);
-      } else {
-        std::array<zmq::const_buffer, 2> parts = {zmq::buffer(o.identity), zmq::buffer(o.payload)};
-        zmq::send_multipart(router_, parts, zmq::send_flags::dontwait);
-      }
-    } catch (const zmq::error_t&) {
-      // Client gone; see Answer().
-    }
+    Send(o.identity, o.req_envelope, o.payload);
   }
 }
 

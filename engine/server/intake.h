@@ -41,6 +41,7 @@ class Intake {
   };
   void OnFrame(std::vector<zmq::message_t>& parts);
   void Answer(const std::string& identity, bool req, const v1::Reply& reply);
+  void Send(const std::string& identity, bool req, const std::string& payload);
   void Refuse(const std::string& identity, bool req, v1::Code code, std::string msg,
               std::string field = {});
   void FlushReplies();
@@ -52,7 +53,6 @@ class Intake {
   int wake_fd_ = -1;
   std::mutex mu_;
   std::vector<Outgoing> outgoing_;
-  std::atomic<uint64_t> in_flight_{0};
 };
 
 }  // namespace casebus::server
