@@ -3,7 +3,7 @@
 #   deploy/run.sh demo   — a synthetic week of the sample city, then closure tables
 #   deploy/run.sh test   — the whole test suite
 # Each installs missing Debian packages (non-interactive, idempotent), configures and builds
-# what is stale (Ninja, -j2), then runs. Also: build, serve [args], bench.
+# what is stale (Ninja, -j2), then runs. Also: build, serve [args], bench, sanitize.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -66,8 +66,23 @@ case "$cmd" in
     install_missing; build
     exec "$ROOT/bench/run.sh" "$@"
     ;;
+  sanitize)
+    # The suite under ASan+UBSan, then the threaded parts under TSan (separate builds; slow).
+    install_missing
+    for s in address,undefined thread; do
+      dir="$ROOT/build-${s//,/-}"
+      [ -f "$dir/build.ninja" ] || cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+        -DCASEBUS_SANITIZE="$s" >/dev/null
+      log "building with -fsanitize=$s in $dir"
+      ninja -C "$dir" -j2 >/dev/null
+      log "running the suite under $s"
+      (cd "$dir" && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CASEBUS_KILL9_CYCLES=5 \
+        TSAN_OPTIONS="halt_on_error=1 suppressions=$ROOT/tests/tsan.supp" \
+        ctest --output-on-failure -j2 --timeout 1800)
+    done
+    ;;
   *)
-    echo "usage: deploy/run.sh demo|test|build|serve|bench [args]" >&2
+    echo "usage: deploy/run.sh demo|test|build|serve|bench|sanitize [args]" >&2
     exit 2
     ;;
 esac

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -10,9 +11,13 @@
 
 namespace casebus::server {
 namespace {
-// A peer that sends more than this is disconnected by libzmq itself; between max_frame_bytes
-// and this it gets a TOO_LARGE reply.
-constexpr int64_t kHardFrameLimit = 64 << 20;
+// A peer that sends more than HardFrameLimit() is disconnected by libzmq itself; between
+// max_frame_bytes and that it gets a TOO_LARGE reply, so an honest client learns the limit.
+int64_t HardFrameLimit(uint32_t max_frame_bytes) {
+  return std::max<int64_t>(int64_t{4} << 20, int64_t{4} * max_frame_bytes);
+}
+// Frames queued per peer connection before libzmq stops reading from it.
+constexpr int kPeerQueueFrames = 10000;
 }  // namespace
 
 Intake::Intake(Engine& engine, const v1::IntakeLimits& limits)
@@ -20,11 +25,11 @@ Intake::Intake(Engine& engine, const v1::IntakeLimits& limits)
   if (limits_.max_frame_bytes() == 0) limits_.set_max_frame_bytes(1 << 20);
   if (limits_.max_commands_per_frame() == 0) limits_.set_max_commands_per_frame(1000);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  router_.set(zmq::sockopt::maxmsgsize, kHardFrameLimit);
+  router_.set(zmq::sockopt::maxmsgsize, HardFrameLimit(limits_.max_frame_bytes()));
   router_.set(zmq::sockopt::router_mandatory, 1);
   router_.set(zmq::sockopt::linger, 2000);
-  router_.set(zmq::sockopt::sndhwm, 100000);
-  router_.set(zmq::sockopt::rcvhwm, 100000);
+  router_.set(zmq::sockopt::sndhwm, kPeerQueueFrames);
+  router_.set(zmq::sockopt::rcvhwm, kPeerQueueFrames);
 }
 
 Intake::~Intake() {
