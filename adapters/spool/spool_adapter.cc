@@ -63,24 +63,30 @@ class SpoolAdapter final : public dispatch::Adapter {
 
   Status Init() {
     std::error_code ec;
-    for (const char* sub : {"", "/inbox", "/inbox/done", "/inbox/rejected"}) {
+    for (const char* sub : {"", "/notices", "/inbox", "/inbox/done", "/inbox/rejected"}) {
       fs::create_directories(dir_ + sub, ec);
       if (ec) return Status::IOError("create " + dir_ + sub + ": " + ec.message());
     }
     return Status::Ok();
   }
 
-  Status Deliver(const v1::WorkOrder& order) override {
-    if (!SafeName(order.id()))
-      return Status::InvalidArgument("work order id '" + order.id() + "' is not a safe file name");
+  Status Deliver(const v1::WorkOrder& order) override { return WriteJson(dir_, order.id(), order); }
+
+  Status DeliverNotice(const v1::Notice& notice) override {
+    return WriteJson(dir_ + "/notices", notice.id(), notice);
+  }
+
+  Status WriteJson(const std::string& dir, const std::string& id,
+                   const google::protobuf::Message& message) {
+    if (!SafeName(id)) return Status::InvalidArgument("id '" + id + "' is not a safe file name");
     std::string json;
     google::protobuf::util::JsonPrintOptions opts;
     opts.preserve_proto_field_names = true;
-    if (!google::protobuf::util::MessageToJsonString(order, &json, opts).ok())
-      return Status::Internal("cannot encode work order " + order.id());
+    if (!google::protobuf::util::MessageToJsonString(message, &json, opts).ok())
+      return Status::Internal("cannot encode " + id);
     json += '\n';
-    const std::string tmp = dir_ + "/." + order.id() + ".tmp";
-    const std::string final_path = dir_ + "/" + order.id() + ".json";
+    const std::string tmp = dir + "/." + id + ".tmp";
+    const std::string final_path = dir + "/" + id + ".json";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return Errno("open " + tmp);
     Status st = WriteFully(fd, json, tmp);
@@ -88,7 +94,7 @@ class SpoolAdapter final : public dispatch::Adapter {
     ::close(fd);
     if (!st.ok()) return st;
     if (::rename(tmp.c_str(), final_path.c_str()) != 0) return Errno("rename " + final_path);
-    return FsyncPath(dir_);
+    return FsyncPath(dir);
   }
 
   std::vector<dispatch::InboundReply> PollReplies() override {
@@ -145,9 +151,11 @@ class SpoolAdapter final : public dispatch::Adapter {
       case v1::Command::kResolve:
       case v1::Command::kRequestExtension:
       case v1::Command::kNote:
+      case v1::Command::kSupervisionReply:
         break;
       default:
-        return "a department may only accept, return, resolve, request_extension or note; not " +
+        return "a department may only accept, return, resolve, request_extension, note or "
+               "supervision_reply; not " +
                BodyName(cmd);
     }
     // A department acts as itself, whatever the file says.

@@ -224,7 +224,30 @@ def build_departments():
     dep("post", "中国邮政金河分公司", "China Post Jinhe branch")
     dep("civil-air-defense", "金河市人民防空办公室", "civil air defence office")
     dep("scenic-wenmiao", "文庙历史文化街区管理委员会", "Wenmiao historic-quarter management committee")
+    dep("city-leadership", "金河市城市管理委员会办公室", "city leadership office (督办 escalations)")
     return deps
+
+
+# ----------------------------------------------------------------------------------------------
+# Escalation: the ladder of DOMAIN.md §4 (reminder 50 %, yellow 80 %, red 100 %, 督办 200 %),
+# each district's command centre for 签收超时 and red, city leadership for 督办.
+def build_escalation():
+    step = lambda sid, frac, target, light=None, supervision=False: dict(
+        {"id": sid, "fraction": frac, "target": target},
+        **({"light": light} if light else {}), **({"supervision": True} if supervision else {}))
+    return {
+        "ladder": {
+            "accept": [step("reminder", 0.5, "responsible_department"),
+                       step("accept-overdue", 1.0, "district_center", "yellow")],
+            "handle": [step("reminder", 0.5, "responsible_department"),
+                       step("yellow", 0.8, "responsible_department", "yellow"),
+                       step("red", 1.0, "district_center", "red"),
+                       step("supervise", 2.0, "leadership", "red", True)],
+            "verify": [step("verify-overdue", 1.0, "district_center")],
+        },
+        "district_centers": [{"district": d, "department": f"command-{d}"} for d in DIST_SHORT],
+        "leadership": "city-leadership",
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -712,6 +735,7 @@ def build():
         "dedup": {"radius_m": 50, "window_hours": 24},
         "intake": {"queue_capacity": 65536, "max_frame_bytes": 1048576,
                    "max_commands_per_frame": 1000, "max_batch": 4096},
+        "escalation": build_escalation(),
     }
     return cfg, groups, bounds
 
@@ -767,7 +791,8 @@ def validate(cfg):
             E.append(msg)
 
     need(set(cfg) == {"name", "calendar", "districts", "streets", "communities", "grids",
-                      "departments", "categories", "routes", "assets", "dedup", "intake"},
+                      "departments", "categories", "routes", "assets", "dedup", "intake",
+                      "escalation"},
          f"top-level keys: {sorted(cfg)}")
     need(bool(cfg.get("name")), "name is empty")
 
@@ -1170,6 +1195,11 @@ def emit(cfg, groups, bounds):
     out.append("")
     out.append("intake:")
     emit_block(out, cfg["intake"], 2)
+    out.append("")
+    out.append("# Escalation ladder per stage: steps at fractions of the limit, each notifying a target")
+    out.append("# (responsible_department, district_center, leadership) through its adapter.")
+    out.append("escalation:")
+    emit_block(out, cfg["escalation"], 2)
     return "\n".join(out) + "\n"
 
 
@@ -1205,6 +1235,8 @@ def parse_scalar(s):
         return int(s)
     if re.fullmatch(r"-?\d+\.\d*(e-?\d+)?", s):
         return float(s)
+    if s in ("true", "false"):
+        return s == "true"
     return s
 
 

@@ -16,6 +16,7 @@ using Args = std::vector<std::string>;
 int RunServe(const Args& args);
 int RunCheckConfig(const Args& args);
 int RunDemo(const Args& args);
+int RunSimulate(const Args& args);
 // report, register, dispatch, accept, ... show, list, status, closure.
 int RunVerb(const std::string& verb, const Args& args);
 bool IsVerb(const std::string& verb);

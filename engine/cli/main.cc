@@ -19,6 +19,8 @@ void Usage() {
       "  check-config FILE         validate a city config; every problem with file:line\n"
       "  demo [--days 7] [--cases-per-day 1200] [--keep DIR]\n"
       "        a synthetic week of the sample city on a virtual clock, then closure tables\n"
+      "  simulate --scenario FILE.jsonl [--config FILE] [--until ISO] [--json OUT]\n"
+      "        replay timestamped commands on a virtual clock; deadlines, escalations, closure\n"
       "\n"
       "operator verbs (talk to a running server; --endpoint or $CASEBUS_ENDPOINT):\n"
       "  report --category C --grid G --source S [--lat --lon --urgency --asset --description --reporter]\n"
@@ -29,7 +31,9 @@ void Usage() {
       "  approve-extension ID [--hours H]   deny-extension ID [--reason R]\n"
       "  suspend ID --reason R          resume ID                 merge ID --into ID2\n"
       "  void ID --reason R             note ID --text T\n"
-      "  show ID                        list [--state S --department D --district C --overdue --limit N]\n"
+      "  supervision-reply ID --text T  (a department's written answer to a 督办 record)\n"
+      "  show ID                        list [--state S --department D --district C --overdue\n"
+      "                                      --light red|yellow|green --min-level N --limit N]\n"
       "  status                         closure\n"
       "  common: --actor NAME (default $USER), --request-id ID (default: random; reuse it to retry)\n",
       stderr);
@@ -48,6 +52,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return RunServe(args);
   if (cmd == "check-config") return RunCheckConfig(args);
   if (cmd == "demo") return RunDemo(args);
+  if (cmd == "simulate") return RunSimulate(args);
   if (IsVerb(cmd)) return RunVerb(cmd, args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     Usage();

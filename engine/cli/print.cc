@@ -57,6 +57,16 @@ std::string FormatCase(const v1::Case& c, int off) {
   if (!c.description().empty()) row("description", c.description());
   row("reports", std::to_string(c.report_count()));
   row("department", c.department().empty() ? "—" : c.department());
+  if (c.light() != v1::LIGHT_UNSPECIFIED || c.escalation_count() > 0) {
+    std::string esc = (c.light() == v1::LIGHT_UNSPECIFIED ? std::string("no light (handling over)")
+                                                          : Lower(v1::TrafficLight_Name(c.light()))) +
+                      ", level " +
+                      std::to_string(c.escalation_level()) + ", " +
+                      std::to_string(c.escalation_count()) + " ladder step(s) fired";
+    if (c.supervision_open()) esc += ", 督办 open: awaiting the department's written reply";
+    if (c.overdue_at_ms() > 0) esc += ", overdue since " + When(c.overdue_at_ms(), off);
+    row("escalation", esc);
+  }
   if (!c.route().explanation().empty()) row("why there", c.route().explanation());
   if (!c.work_order_id().empty()) row("work order", c.work_order_id());
   row("reported", When(c.reported_at_ms(), off));
@@ -79,6 +89,12 @@ std::string FormatCase(const v1::Case& c, int off) {
     if (e.type() == v1::EV_DISPATCHED) line += " → " + e.route().department() + " (" + e.route().explanation() + ")";
     if (!e.work_order_id().empty() && e.type() != v1::EV_DISPATCHED) line += " work order " + e.work_order_id();
     if (e.extension_hours() > 0) line += " " + std::to_string(e.extension_hours()) + " h";
+    if (e.type() == v1::EV_ESCALATED) {
+      line += " " + Lower(v1::Stage_Name(e.stage())) + " step '" + e.step_id() + "' due " +
+              When(e.due_at_ms(), off) + " → " + (e.notify().empty() ? "nobody" : e.notify());
+      if (e.supervision()) line += " (督办)";
+      if (e.overdue()) line += " (deadline passed)";
+    }
     if (e.other_case() != 0) line += " case " + std::to_string(e.other_case());
     if (!e.reason().empty()) line += ": " + e.reason();
     for (const auto& ev : e.evidence()) line += " [" + ev + "]";
@@ -93,7 +109,9 @@ std::string FormatCaseList(const google::protobuf::RepeatedPtrField<v1::Case>& c
       {"case", "state", "category", "grid", "department", "handle deadline", "light"}};
   for (const auto& c : cases) {
     bool open_undisposed = c.state() == v1::DISPATCHED || c.state() == v1::ACCEPTED || c.state() == v1::RETURNED;
-    std::string light = !open_undisposed ? "" : (c.handle_deadline_ms() > 0 && c.handle_deadline_ms() < now) ? "red (overdue)" : "green";
+    std::string light = c.light() == v1::LIGHT_UNSPECIFIED ? "" : Lower(v1::TrafficLight_Name(c.light()));
+    if (open_undisposed && c.handle_deadline_ms() > 0 && c.handle_deadline_ms() < now) light += " (overdue)";
+    if (c.escalation_level() > 0) light += " L" + std::to_string(c.escalation_level());
     rows.push_back({std::to_string(c.id()), core::StateName(c.state()), c.category(), c.place().grid(),
                     c.department().empty() ? "—" : c.department(), When(c.handle_deadline_ms(), off), light});
   }

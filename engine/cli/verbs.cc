@@ -45,8 +45,9 @@ const std::map<std::string, VerbSpec>& Specs() {
       {"merge", {{"into"}, {}}},
       {"void", {{"reason"}, {}}},
       {"note", {{"text"}, {}}},
+      {"supervision-reply", {{"text"}, {}}},
       {"show", {{}, {}}},
-      {"list", {{"state", "department", "district", "limit", "after"}, {"overdue"}}},
+      {"list", {{"state", "department", "district", "limit", "after", "light", "min-level"}, {"overdue"}}},
       {"status", {{}, {}}},
       {"closure", {{}, {}}},
   };
@@ -165,6 +166,8 @@ Result<v1::Command> BuildCommand(const std::string& verb, const Flags& f) {
     c.mutable_merge()->set_into_case_id(into);
   } else if (verb == "void") c.mutable_void_()->set_case_id(id), c.mutable_void_()->set_reason(f.GetOr("reason", ""));
   else if (verb == "note") c.mutable_note()->set_case_id(id), c.mutable_note()->set_text(f.GetOr("text", ""));
+  else if (verb == "supervision-reply")
+    c.mutable_supervision_reply()->set_case_id(id), c.mutable_supervision_reply()->set_text(f.GetOr("text", ""));
   return c;
 }
 
@@ -182,6 +185,12 @@ Result<v1::Query> BuildQuery(const std::string& verb, const Flags& f) {
     l->set_department(f.GetOr("department", ""));
     l->set_district(f.GetOr("district", ""));
     l->set_overdue(f.Has("overdue"));
+    if (f.Has("light")) {
+      TRY(light, ParseEnum<v1::TrafficLight>("light", *f.Get("light"), v1::TrafficLight_Parse));
+      l->set_light(light);
+    }
+    TRY(min_level, ParseInt("min-level", f.GetOr("min-level", "0")));
+    l->set_min_level(min_level);
     TRY(limit, ParseInt("limit", f.GetOr("limit", "100")));
     l->set_limit(limit);
     l->set_after_case_id(std::strtoull(f.GetOr("after", "0").c_str(), nullptr, 10));
@@ -263,12 +272,13 @@ int RunVerb(const std::string& verb, const Args& args) {
   if (verb == "status") {
     const auto& s = q.status();
     std::printf("healthy:            %s%s\ncases:              %llu (%llu open)\njournal seq:        %llu\n"
-                "commands committed: %llu\nwork orders queued: %llu\n",
+                "commands committed: %llu\nwork orders queued: %llu\ntimers scheduled:   %llu\n",
                 s.healthy() ? "yes" : "NO — ", s.unhealthy_reason().c_str(),
                 static_cast<unsigned long long>(s.cases()), static_cast<unsigned long long>(s.open_cases()),
                 static_cast<unsigned long long>(s.journal_seq()),
                 static_cast<unsigned long long>(s.commands_committed()),
-                static_cast<unsigned long long>(s.outbox_pending()));
+                static_cast<unsigned long long>(s.outbox_pending()),
+                static_cast<unsigned long long>(s.timers()));
   }
   return 0;
 }

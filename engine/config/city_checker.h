@@ -34,7 +34,10 @@ class CityChecker {
   void CheckDepartments();
   void CheckAdapter(const casebus::v1::Department& department, const std::string& path);
   void CheckCalendar();
-  void CheckWindows(const casebus::v1::Calendar& calendar);
+  using Windows = google::protobuf::RepeatedPtrField<casebus::v1::WorkWindow>;
+  // `list` is the path of `windows`, e.g. "calendar.weekday_windows[0].windows".
+  void CheckWindows(const Windows& windows, const std::string& list);
+  void CheckWeekdayWindows(const casebus::v1::Calendar& calendar);
   void CheckDates(const casebus::v1::Calendar& calendar);
   void CheckDedup();
 

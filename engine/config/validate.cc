@@ -206,7 +206,7 @@ void CityChecker::CheckCalendar() {
     Report("calendar.utc_offset_minutes",
            "must be within -720..840, got " + std::to_string(calendar.utc_offset_minutes()));
   }
-  CheckWindows(calendar);
+  CheckWindows(calendar.windows(), "calendar.windows");
   std::set<int> weekdays;
   for (int i = 0; i < calendar.work_weekdays_size(); ++i) {
     int day = calendar.work_weekdays(i);
@@ -217,15 +217,44 @@ void CityChecker::CheckCalendar() {
       Report(path, "weekday " + std::to_string(day) + " is listed twice");
     }
   }
+  CheckWeekdayWindows(calendar);
   CheckDates(calendar);
 }
 
-void CityChecker::CheckWindows(const Calendar& calendar) {
+void CityChecker::CheckWeekdayWindows(const Calendar& calendar) {
+  std::unordered_map<int, std::string> seen;  // weekday → path of its first entry
+  for (int i = 0; i < calendar.weekday_windows_size(); ++i) {
+    const auto& entry = calendar.weekday_windows(i);
+    std::string path = At("calendar.weekday_windows", i);
+    int day = entry.weekday();
+    if (day < 1 || day > 7) {
+      Report(path + ".weekday",
+             "must be an ISO weekday 1..7 (1 = Monday), got " + std::to_string(day));
+    } else if (auto [it, first] = seen.emplace(day, path); !first) {
+      Report(path + ".weekday", "weekday " + std::to_string(day) + " already has windows (" +
+                                    it->second + ", line " +
+                                    std::to_string(LineOf(it->second)) + ")");
+    }
+    if (entry.windows().empty()) {
+      Report(path + ".windows",
+             "required: at least one window (a day off is left out of work_weekdays)");
+    }
+    CheckWindows(entry.windows(), path + ".windows");
+  }
+  int make_up = calendar.make_up_windows_weekday();
+  if (make_up < 0 || make_up > 7) {
+    Report("calendar.make_up_windows_weekday",
+           "must be an ISO weekday 1..7 (1 = Monday; 0 or absent = 1), got " +
+               std::to_string(make_up));
+  }
+}
+
+void CityChecker::CheckWindows(const Windows& windows, const std::string& list) {
   std::optional<int> previous_end;
   size_t previous = 0;
-  for (int i = 0; i < calendar.windows_size(); ++i) {
-    const auto& window = calendar.windows(i);
-    std::string path = At("calendar.windows", i);
+  for (int i = 0; i < windows.size(); ++i) {
+    const auto& window = windows.Get(i);
+    std::string path = At(list, i);
     auto start = ParseClock(window.start(), false);
     auto end = ParseClock(window.end(), true);
     if (!start) Report(path + ".start", "must be a time \"HH:MM\", got " + Quote(window.start()));
@@ -236,8 +265,8 @@ void CityChecker::CheckWindows(const Calendar& calendar) {
       continue;
     }
     if (previous_end && *start < *previous_end) {
-      Report(path, "must start at or after the end of calendar.windows[" +
-                       std::to_string(previous) + "] (windows are sorted and do not overlap)");
+      Report(path, "must start at or after the end of " + At(list, static_cast<int>(previous)) +
+                       " (windows are sorted and do not overlap)");
     }
     previous_end = *end;
     previous = static_cast<size_t>(i);

@@ -20,6 +20,24 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
   auto it = cases_.find(e.case_id());
   if (it == cases_.end()) return;  // cannot happen for events this machine decided
   v1::Case& c = it->second;
+  if (e.has_accept_clock() || e.has_handle_clock() || e.has_verify_clock()) {
+    // The clock rules were applied when the event was decided (case_clocks.cc).
+    *c.mutable_accept_clock() = e.accept_clock();
+    *c.mutable_handle_clock() = e.handle_clock();
+    *c.mutable_verify_clock() = e.verify_clock();
+    c.set_accept_deadline_ms(e.accept_deadline_ms());
+    c.set_handle_deadline_ms(e.handle_deadline_ms());
+    c.set_verify_deadline_ms(e.verify_deadline_ms());
+    const bool new_round = e.handle_clock().running() && e.handle_clock().started_ms() == e.at_ms() &&
+                           e.type() != v1::EV_RESUMED;
+    if (new_round) {
+      c.set_light(v1::GREEN);
+      c.set_escalation_level(0);
+      c.set_overdue_at_ms(0);
+    } else if (!e.handle_clock().running() && !e.accept_clock().running()) {
+      c.set_light(v1::LIGHT_UNSPECIFIED);  // handling is over (resolved, closed, voided, ...)
+    }
+  }
   switch (e.type()) {
     case v1::EV_REGISTERED:
       c.set_state(v1::REGISTERED);
@@ -36,8 +54,6 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       if (c.dispatched_at_ms() == 0) c.set_dispatched_at_ms(e.at_ms());
       c.set_dispatch_count(c.dispatch_count() + 1);
       c.set_work_order_id(e.work_order_id());
-      c.set_accept_deadline_ms(e.accept_deadline_ms());
-      c.set_handle_deadline_ms(e.handle_deadline_ms());
       c.set_accepted_at_ms(0);
       break;
     case v1::EV_ACCEPTED:
@@ -56,7 +72,6 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       c.set_pending_extension_hours(0);
       c.set_extension_count(c.extension_count() + 1);
       c.set_extension_hours(c.extension_hours() + e.extension_hours());
-      c.set_handle_deadline_ms(e.handle_deadline_ms());
       break;
     case v1::EV_EXTENSION_DENIED:
       c.set_pending_extension_hours(0);
@@ -66,21 +81,16 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       c.set_state(v1::SUSPENDED);
       c.set_suspended_at_ms(e.at_ms());
       break;
-    case v1::EV_RESUMED: {
-      const Millis shift = e.accept_deadline_shift_ms();
+    case v1::EV_RESUMED:
       c.set_state(c.state_before_suspend());
       c.set_state_before_suspend(v1::STATE_UNSPECIFIED);
       c.set_suspended_at_ms(0);
-      c.set_suspended_total_ms(c.suspended_total_ms() + shift);
-      if (c.accept_deadline_ms() > 0) c.set_accept_deadline_ms(c.accept_deadline_ms() + shift);
-      if (c.handle_deadline_ms() > 0) c.set_handle_deadline_ms(c.handle_deadline_ms() + shift);
+      c.set_suspended_total_ms(c.suspended_total_ms() + e.accept_deadline_shift_ms());
       break;
-    }
     case v1::EV_RESOLVED:
       c.set_pending_extension_hours(0);
       c.set_state(v1::RESOLVED);
       c.set_resolved_at_ms(e.at_ms());
-      c.set_verify_deadline_ms(e.verify_deadline_ms());
       break;
     case v1::EV_VERIFIED:
       c.set_state(v1::VERIFIED);
@@ -97,8 +107,6 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       }
       c.set_dispatch_count(c.dispatch_count() + 1);
       c.set_work_order_id(e.work_order_id());
-      c.set_accept_deadline_ms(e.accept_deadline_ms());
-      c.set_handle_deadline_ms(e.handle_deadline_ms());
       c.set_accepted_at_ms(0);
       c.set_resolved_at_ms(0);
       break;
@@ -120,6 +128,24 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     case v1::EV_VOIDED:
       c.set_pending_extension_hours(0);
       c.set_state(v1::VOIDED);
+      break;
+    case v1::EV_ESCALATED: {
+      v1::StageClock* k = e.stage() == v1::ACCEPT   ? c.mutable_accept_clock()
+                          : e.stage() == v1::HANDLE ? c.mutable_handle_clock()
+                                                    : c.mutable_verify_clock();
+      k->set_steps_fired(e.step_index() + 1);
+      c.set_light(e.light());
+      c.set_escalation_level(e.level());
+      c.set_escalation_count(c.escalation_count() + 1);
+      if (e.supervision()) {
+        c.set_supervision_open(true);
+        c.set_supervision_count(c.supervision_count() + 1);
+      }
+      if (e.overdue()) c.set_overdue_at_ms(e.due_at_ms());
+      break;
+    }
+    case v1::EV_SUPERVISION_REPLIED:
+      c.set_supervision_open(false);
       break;
     default:
       break;

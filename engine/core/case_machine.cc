@@ -58,16 +58,19 @@ std::string StateName(v1::CaseState s) {
 }
 
 Result<std::unique_ptr<CaseMachine>> CaseMachine::Create(
-    std::shared_ptr<const v1::CityConfig> config) {
+    std::shared_ptr<const v1::CityConfig> config, std::vector<OffsetChange> offsets) {
   auto router = Router::Compile(*config);
   if (!router) return Err(router.error());
-  return std::unique_ptr<CaseMachine>(new CaseMachine(std::move(config), std::move(*router)));
+  return std::unique_ptr<CaseMachine>(
+      new CaseMachine(std::move(config), std::move(*router), std::move(offsets)));
 }
 
-CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router router)
+CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router router,
+                         std::vector<OffsetChange> offsets)
     : config_(std::move(config)),
       router_(std::move(router)),
-      calendar_(config_->calendar()),
+      calendar_(config_->calendar(), std::move(offsets)),
+      ladder_(*config_),
       deduper_(config_->dedup(), config_->grids_size() ? config_->grids(0).lat() : 30.0) {
   for (const auto& c : config_->categories()) categories_[c.code()] = &c;
   for (const auto& d : config_->departments()) departments_[d.id()] = &d;
@@ -85,6 +88,28 @@ const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits
   auto it = categories_.find(c.category());
   if (it == categories_.end()) return scratch;
   const v1::Category& cat = *it->second;
+  if (c.urgency() == v1::URGENT && (cat.has_urgent() || std::any_of(cat.conditions().begin(),
+                                                                   cat.conditions().end(),
+                                                                   [](const v1::Condition& k) {
+                                                                     return k.has_urgent();
+                                                                   }))) {
+    // Urgent cases: the urgent stages (condition's, then category's) over the normal ones.
+    v1::Case normal = c;
+    normal.set_urgency(v1::NORMAL);
+    v1::StageLimits base = LimitsFor(normal, scratch);
+    const v1::Condition* cond = nullptr;
+    for (const auto& k : cat.conditions())
+      if (k.id() == c.condition()) cond = &k;
+    for (const v1::StageLimits* u : {&cat.urgent(), cond ? &cond->urgent() : nullptr}) {
+      if (!u) continue;
+      if (u->has_accept()) *base.mutable_accept() = u->accept();
+      if (u->has_handle()) *base.mutable_handle() = u->handle();
+      if (u->has_verify()) *base.mutable_verify() = u->verify();
+      if (u->has_rework()) *base.mutable_rework() = u->rework();
+    }
+    scratch = std::move(base);
+    return scratch;
+  }
   // The chosen condition's stages override the category's; with no condition chosen, the
   // first condition stands in for stages the category leaves out.
   const v1::Condition* cond = nullptr;
@@ -102,11 +127,6 @@ const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits
   if (l.has_verify() && (chosen || !scratch.has_verify())) *scratch.mutable_verify() = l.verify();
   if (l.has_rework() && (chosen || !scratch.has_rework())) *scratch.mutable_rework() = l.rework();
   return scratch;
-}
-
-Millis CaseMachine::AddLimit(Millis start, const v1::TimeLimit& limit, Millis fallback_hours) const {
-  if (limit.value() <= 0) return start + fallback_hours * kHour;
-  return calendar_.Add(start, limit);
 }
 
 Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
@@ -146,8 +166,9 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
     return fx;
   }
   const bool merged = cmd.has_report() && events.front().type() == v1::EV_ABSORBED;
+  AttachClocks(events, now);
   for (auto& e : events) {
-    Apply(e);
+    ApplyScheduled(e);
     const v1::Case& c = cases_.at(e.case_id());
     switch (e.type()) {
       case v1::EV_DISPATCHED: fx.work_orders.push_back(MakeWorkOrder(c, "dispatch")); break;
@@ -174,7 +195,9 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
 }
 
 void CaseMachine::Replay(const v1::JournalRecord& r) {
-  for (const auto& e : r.events()) Apply(e);
+  replaying_ = true;
+  for (const auto& e : r.events()) ApplyScheduled(e);
+  replaying_ = false;
   Remember(r);
 }
 
@@ -265,16 +288,10 @@ Status CaseMachine::DecideDispatch(const v1::Case& c, const v1::Dispatch& d,
     if (!decided) return decided.error();
     route = std::move(*decided);
   }
-  v1::StageLimits scratch;
-  const v1::StageLimits& limits = LimitsFor(c, scratch);
   auto e = NewEvent(v1::EV_DISPATCHED, c, now, actor);
   *e.mutable_route() = route;
   e.set_work_order_id(std::to_string(c.id()) + "-" + std::to_string(c.dispatch_count() + 1));
-  e.set_accept_deadline_ms(AddLimit(now, limits.accept(), 2));
-  // 捆绑计时: a re-dispatch after a return keeps the first dispatch's handling deadline.
-  e.set_handle_deadline_ms(c.handle_deadline_ms() > 0 ? c.handle_deadline_ms()
-                                                      : AddLimit(now, limits.handle(), 24));
-  out.push_back(std::move(e));
+  out.push_back(std::move(e));  // clocks and deadlines: AttachClocks
   return Status::Ok();
 }
 
@@ -287,15 +304,10 @@ Status CaseMachine::DecideVerify(const v1::Case& c, const v1::Verify& v, Millis 
     out.push_back(std::move(e));
     return Status::Ok();
   }
-  v1::StageLimits scratch;
-  const v1::StageLimits& limits = LimitsFor(c, scratch);
   auto e = NewEvent(v1::EV_REWORK, c, now, "");
   e.set_reason(v.reason());
   e.set_work_order_id(std::to_string(c.id()) + "-" + std::to_string(c.dispatch_count() + 1));
-  e.set_accept_deadline_ms(AddLimit(now, limits.accept(), 2));
-  e.set_handle_deadline_ms(
-      AddLimit(now, limits.has_rework() ? limits.rework() : limits.handle(), 24));
-  out.push_back(std::move(e));
+  out.push_back(std::move(e));  // clocks and deadlines: AttachClocks
   return Status::Ok();
 }
 
@@ -335,17 +347,10 @@ Status CaseMachine::DecideExtension(const v1::Case& c, const v1::Command& cmd, M
   }
   const int hours = cmd.approve_extension().hours() > 0 ? cmd.approve_extension().hours()
                                                         : c.pending_extension_hours();
-  v1::StageLimits scratch;
-  const auto clock = LimitsFor(c, scratch).handle().clock();
-  // Extra time runs on the stage's own kind of clock: non-stop for urgent and calendar limits,
-  // working hours otherwise.
-  v1::TimeLimit extra;
-  extra.set_value(hours);
-  extra.set_clock(clock == v1::URGENT_HOURS || clock == v1::CALENDAR_DAYS ? v1::URGENT_HOURS
-                                                                          : v1::WORKING_HOURS);
+  // The hours run on the handling clock's own measure (working hours on a working clock);
+  // AttachClocks lengthens the clock, which moves the deadline and the ladder's later steps.
   auto e = NewEvent(v1::EV_EXTENSION_APPROVED, c, now, cmd.actor());
   e.set_extension_hours(hours);
-  e.set_handle_deadline_ms(calendar_.Add(c.handle_deadline_ms(), extra));
   out.push_back(std::move(e));
   return Status::Ok();
 }
@@ -359,6 +364,7 @@ Status CaseMachine::AuthorizeDepartment(const v1::Command& cmd, const v1::Case* 
     case C::kResolve:
     case C::kRequestExtension:
     case C::kNote:
+    case C::kSupervisionReply:
       break;
     default:
       return Status::FailedPrecondition("department " + cmd.actor() + " may not " +
@@ -458,11 +464,9 @@ Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint
         return Illegal(c, "resolve", c.state() == v1::DISPATCHED
                                          ? "it accepted: the department must accept (签收) the work order first"
                                          : "it accepted by its department");
-      v1::StageLimits scratch;
       auto e = NewEvent(v1::EV_RESOLVED, c, now, cmd.actor());
       *e.mutable_evidence() = cmd.resolve().evidence();
       e.set_reason(cmd.resolve().note());
-      e.set_verify_deadline_ms(AddLimit(now, LimitsFor(c, scratch).verify(), 4));
       out.push_back(std::move(e));
       return Status::Ok();
     }
@@ -476,13 +480,9 @@ Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint
       return simple(v1::EV_CLOSED);
     case C::kReopen: {
       if (c.state() != v1::CLOSED) return Illegal(c, "reopen (回头看)", "it closed");
-      v1::StageLimits scratch;
-      const v1::StageLimits& limits = LimitsFor(c, scratch);
       auto e = NewEvent(v1::EV_REOPENED, c, now, cmd.actor());
       e.set_reason(cmd.reopen().reason());
       e.set_work_order_id(std::to_string(c.id()) + "-" + std::to_string(c.dispatch_count() + 1));
-      e.set_accept_deadline_ms(AddLimit(now, limits.accept(), 2));
-      e.set_handle_deadline_ms(AddLimit(now, limits.handle(), 24));
       out.push_back(std::move(e));
       return Status::Ok();
     }
@@ -498,6 +498,11 @@ Status CaseMachine::Decide(const v1::Command& cmd, Millis now, Events& out, uint
     case C::kNote:
       if (!IsOpen(c.state())) return Illegal(c, "a note", "it open");
       return simple(v1::EV_NOTE, cmd.note().text());
+    case C::kSupervisionReply:
+      if (!c.supervision_open())
+        return Status::FailedPrecondition(CaseRef(c) + " with no open supervision (督办) record; "
+                                          "a reply needs a 督办 step to have fired first");
+      return simple(v1::EV_SUPERVISION_REPLIED, cmd.supervision_reply().text());
     default:
       return Status::InvalidArgument("unknown command", "body");
   }

@@ -69,6 +69,8 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         if (f.overdue() && !(Undisposed(c.state()) && c.handle_deadline_ms() > 0 &&
                              c.handle_deadline_ms() < now))
           continue;
+        if (f.light() != v1::LIGHT_UNSPECIFIED && c.light() != f.light()) continue;
+        if (f.min_level() > 0 && c.escalation_level() < f.min_level()) continue;
         ids.push_back(id);
       }
       std::sort(ids.begin(), ids.end());
@@ -105,6 +107,8 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
       s->set_cases(cases_.size());
       s->set_open_cases(std::count_if(cases_.begin(), cases_.end(),
                                       [](const auto& kv) { return IsOpen(kv.second.state()); }));
+      s->set_timers(timers_.size());
+      s->set_next_timer_ms(timers_.NextAt());
       break;
     }
     default:

@@ -76,6 +76,7 @@ std::string_view CommandName(const v1::Command& c) {
     case C::kMerge: return "merge";
     case C::kVoid: return "void";
     case C::kNote: return "note";
+    case C::kSupervisionReply: return "supervision_reply";
     case C::BODY_NOT_SET: break;
   }
   return "";
@@ -101,6 +102,7 @@ uint64_t TargetCase(const v1::Command& c) {
     case C::kMerge: return c.merge().case_id();
     case C::kVoid: return c.void_().case_id();
     case C::kNote: return c.note().case_id();
+    case C::kSupervisionReply: return c.supervision_reply().case_id();
     default: return 0;
   }
 }
@@ -175,6 +177,9 @@ Status CheckCommand(const v1::Command& c) {
     case C::kNote:
       CASEBUS_RETURN_IF_ERROR(NeedCase(c.note().case_id(), name));
       return Required(c.note().text(), "note.text", 2000);
+    case C::kSupervisionReply:
+      CASEBUS_RETURN_IF_ERROR(NeedCase(c.supervision_reply().case_id(), name));
+      return Required(c.supervision_reply().text(), "supervision_reply.text", 2000);
     case C::kDispatch:
       CASEBUS_RETURN_IF_ERROR(NeedCase(c.dispatch().case_id(), name));
       return AtMost(c.dispatch().department(), "dispatch.department", 64);

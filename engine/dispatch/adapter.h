@@ -31,6 +31,8 @@ class Adapter {
  public:
   virtual ~Adapter() = default;
   virtual Status Deliver(const v1::WorkOrder& order) = 0;
+  // An escalation notice (催办 / 督办) for this department; same contract as Deliver().
+  virtual Status DeliverNotice(const v1::Notice& notice) = 0;
   // Replies that arrived and are not already waiting for their result. Default: none.
   virtual std::vector<InboundReply> PollReplies() { return {}; }
   // The engine's answer to a reply from PollReplies(). BUSY or UNAVAILABLE: it was not

@@ -38,12 +38,20 @@ void Dispatcher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Dispatcher::Enqueue(std::vector<v1::WorkOrder> orders) {
-  if (orders.empty()) return;
+const std::string& Dispatcher::IdOf(const v1::OutboxItem& item) {
+  return item.has_notice() ? item.notice().id() : item.work_order().id();
+}
+
+const std::string& Dispatcher::DepartmentOf(const v1::OutboxItem& item) {
+  return item.has_notice() ? item.notice().department() : item.work_order().department();
+}
+
+void Dispatcher::Enqueue(std::vector<v1::OutboxItem> items) {
+  if (items.empty()) return;
   {
     std::lock_guard lock(mu_);
-    pending_ += orders.size();
-    for (auto& o : orders) incoming_.push_back(std::move(o));
+    pending_ += items.size();
+    for (auto& o : items) incoming_.push_back(std::move(o));
   }
   cv_.notify_one();
 }
@@ -67,7 +75,7 @@ void Dispatcher::Settle(const std::string& department, const std::string& token,
 }
 
 void Dispatcher::RunOnce(int64_t now) {
-  std::vector<v1::WorkOrder> batch;
+  std::vector<v1::OutboxItem> batch;
   std::vector<Settlement> settled;
   {
     std::lock_guard lock(mu_);
@@ -76,14 +84,16 @@ void Dispatcher::RunOnce(int64_t now) {
   }
   for (const auto& s : settled)
     if (auto a = adapters_.find(s.department); a != adapters_.end()) a->second->Settle(s.token, s.result);
-  for (auto& o : batch) lanes_[o.department()].queue.push_back(std::move(o));
+  for (auto& o : batch) lanes_[DepartmentOf(o)].queue.push_back(std::move(o));
   std::vector<std::string> done;
   for (auto& [dept, lane] : lanes_) {
     auto adapter = adapters_.find(dept);
     while (!lane.queue.empty() && lane.next_try_ms <= now) {
+      const v1::OutboxItem& item = lane.queue.front();
       Status st = adapter == adapters_.end()
                       ? Status::NotFound("department " + dept + " has no adapter")
-                      : adapter->second->Deliver(lane.queue.front());
+                  : item.has_notice() ? adapter->second->DeliverNotice(item.notice())
+                                      : adapter->second->Deliver(item.work_order());
       if (!st.ok()) {
         ++lane.attempts;
         lane.last_error = st.message();
@@ -94,7 +104,7 @@ void Dispatcher::RunOnce(int64_t now) {
         break;
       }
       lane.attempts = 0;
-      done.push_back(lane.queue.front().id());
+      done.push_back(IdOf(lane.queue.front()));
       lane.queue.pop_front();
     }
   }

@@ -33,8 +33,10 @@ class Dispatcher {
   ~Dispatcher();
   void Start();
   void Stop();
-  // Thread-safe. REQUIRES: the orders are committed.
-  void Enqueue(std::vector<v1::WorkOrder> orders);
+  // Thread-safe. REQUIRES: the items are committed.
+  void Enqueue(std::vector<v1::OutboxItem> items);
+  static const std::string& IdOf(const v1::OutboxItem& item);
+  static const std::string& DepartmentOf(const v1::OutboxItem& item);
   // Thread-safe: the engine's result for a reply handed to on_replies.
   void Settle(const std::string& department, const std::string& token,
               const v1::CommandResult& result);
@@ -45,7 +47,7 @@ class Dispatcher {
 
  private:
   struct Lane {
-    std::deque<v1::WorkOrder> queue;
+    std::deque<v1::OutboxItem> queue;
     int attempts = 0;
     int64_t next_try_ms = 0;
     std::string last_error;
@@ -56,7 +58,7 @@ class Dispatcher {
   DispatcherHooks hooks_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<v1::WorkOrder> incoming_;
+  std::vector<v1::OutboxItem> incoming_;
   struct Settlement {
     std::string department, token;
     v1::CommandResult result;

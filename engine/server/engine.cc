@@ -2,10 +2,13 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 
 #include <google/protobuf/reflection.h>
+
+#include "engine/config/time_zone.h"
 
 namespace casebus::server {
 
@@ -45,7 +48,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Err(Status::IOError("create data directory " + options.data_dir + ": " + ec.message()));
-  auto machine = core::CaseMachine::Create(config);
+  auto offsets = config::CalendarOffsets(*config);
+  if (!offsets) return Err(offsets.error());
+  auto machine = core::CaseMachine::Create(config, std::move(*offsets));
   if (!machine) return Err(machine.error());
   e->machine_ = std::move(*machine);
   auto st = store::Store::Open(options.data_dir + "/db", {.sync = options.sync, .env = options.env});
@@ -102,19 +107,39 @@ Status Engine::Recover() {
   if (!scan.ok()) return scan;
   if (!bad.ok()) return bad;
   stats_.replayed_records = n;
+  next_due_.store(machine_->NextDueAt());
   applied_seq_ = store_->last_seq();
-  std::vector<v1::WorkOrder> undelivered;
+  std::vector<v1::OutboxItem> undelivered;
   CASEBUS_RETURN_IF_ERROR(store_->ForEachOutbox([&](std::string_view, std::string_view bytes) {
-    v1::WorkOrder w;
-    if (w.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-      undelivered.push_back(std::move(w));
+    v1::OutboxItem item;
+    if (item.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+      undelivered.push_back(std::move(item));
     return true;
   }));
-  // Outbox keys sort by id, not by time: put each case's orders back in dispatch order.
-  std::sort(undelivered.begin(), undelivered.end(), [](const auto& a, const auto& b) {
-    return std::make_tuple(a.issued_at_ms(), a.case_id(), a.id()) <
-           std::make_tuple(b.issued_at_ms(), b.case_id(), b.id());
+  // Outbox keys sort by id, not by time: put each case's items back in the order they were made.
+  auto issued = [](const v1::OutboxItem& i) {
+    return i.has_notice() ? i.notice().due_at_ms() : i.work_order().issued_at_ms();
+  };
+  auto case_of = [](const v1::OutboxItem& i) {
+    return i.has_notice() ? i.notice().case_id() : i.work_order().case_id();
+  };
+  std::sort(undelivered.begin(), undelivered.end(), [&](const auto& a, const auto& b) {
+    return std::make_tuple(issued(a), case_of(a), dispatch::Dispatcher::IdOf(a)) <
+           std::make_tuple(issued(b), case_of(b), dispatch::Dispatcher::IdOf(b));
   });
+  // The durable timer rows must equal the timers the journal implies.
+  std::vector<store::Store::DueKey> rows;
+  CASEBUS_RETURN_IF_ERROR(store_->ForEachDue([&](const store::Store::DueKey& k) {
+    rows.push_back(k);
+    return true;
+  }));
+  std::vector<store::Store::DueKey> implied;
+  for (const auto& k : machine_->ScheduledTimers())
+    implied.push_back({k.at, k.case_id, static_cast<int>(k.stage)});
+  stats_.timer_rows = rows.size();
+  stats_.timer_mismatches = rows == implied ? 0 : std::max<uint64_t>(1, rows.size() > implied.size()
+                                                                            ? rows.size() - implied.size()
+                                                                            : implied.size() - rows.size());
   dispatcher_->Enqueue(std::move(undelivered));
   return Status::Ok();
 }
@@ -168,6 +193,12 @@ v1::Reply Engine::Call(v1::Request request) {
   return f.get();
 }
 
+void Engine::Tick() {
+  v1::Request empty;
+  empty.set_version(1);
+  (void)Call(std::move(empty));
+}
+
 bool Engine::stopping() const {
   std::lock_guard lock(mu_);
   return stopping_;
@@ -200,9 +231,16 @@ void Engine::Loop() {
   std::deque<Pending> batch;
   for (;;) {
     {
+      // Sleep until work arrives or the next ladder step is due (re-read on every wake, so a
+      // clock that jumps is noticed within a second).
+      const Millis next_due = machine_->NextDueAt();
+      const Millis now = clock_->Now();
+      const auto wait = std::chrono::milliseconds(
+          next_due == 0 ? 1000 : std::clamp<Millis>(next_due - now, 0, 1000));
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) break;  // stopping and drained
+      cv_.wait_for(lock, wait, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) break;  // stopping and drained
+      if (queue_.empty() && (next_due == 0 || next_due > clock_->Now())) continue;
       size_t taken = 0;
       while (!queue_.empty() && (taken == 0 || taken < max_batch_)) {
         taken += std::max(1, queue_.front().request.commands_size());
@@ -243,20 +281,34 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   const Millis now = clock_->Now();
   job.replies.resize(batch.size());
   const bool healthy = store_->healthy();
+  auto take = [&job](core::Effects& fx) {
+    if (fx.Changed()) {
+      job.records.emplace_back();
+      fx.record.SerializeToString(&job.records.back());
+    }
+    for (auto& w : fx.work_orders) {
+      v1::OutboxItem item;
+      *item.mutable_work_order() = std::move(w);
+      job.outbox.emplace_back(item.work_order().id(), item.SerializeAsString());
+      job.items.push_back(std::move(item));
+    }
+    for (auto& n : fx.notices) {
+      v1::OutboxItem item;
+      *item.mutable_notice() = std::move(n);
+      job.outbox.emplace_back(item.notice().id(), item.SerializeAsString());
+      job.items.push_back(std::move(item));
+    }
+  };
+  // Ladder steps due by now happened before the commands arriving now.
+  if (healthy)
+    for (auto& fx : machine_->FireDue(now)) take(fx);
   for (size_t i = 0; i < batch.size(); ++i) {
     v1::Reply& reply = job.replies[i];
     reply.set_version(1);
     if (!healthy) continue;  // Commit() answers UNAVAILABLE
     for (const auto& cmd : batch[i].request.commands()) {
       core::Effects fx = machine_->Execute(cmd, now);
-      if (fx.Changed()) {
-        job.records.emplace_back();
-        fx.record.SerializeToString(&job.records.back());
-        for (auto& w : fx.work_orders) {
-          job.outbox.emplace_back(w.id(), w.SerializeAsString());
-          job.orders.push_back(std::move(w));
-        }
-      }
+      take(fx);
       *reply.add_results() = std::move(fx.result);
     }
     // A query sees every command before it, including its own batch; its reply, like every
@@ -271,6 +323,9 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
       }
     }
   }
+  for (auto& [key, add] : machine_->TakeTimerChanges())
+    job.due.push_back({{key.at, key.case_id, static_cast<int>(key.stage)}, add});
+  next_due_.store(machine_->NextDueAt(), std::memory_order_release);
   applied_seq_ += job.records.size();
   applied_commands_ += job.records.size();
   job.batch = std::move(batch);
@@ -279,7 +334,8 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
 
 void Engine::Commit(CommitJob& job) {
   Status committed = store_->healthy() ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
-  if (committed.ok() && !job.records.empty()) committed = store_->Commit(job.records, job.outbox);
+  if (committed.ok() && (!job.records.empty() || !job.due.empty()))
+    committed = store_->Commit(job.records, job.outbox, job.due);
   for (size_t i = 0; i < job.batch.size(); ++i) {
     v1::Reply& reply = job.replies[i];
     if (!committed.ok()) {
@@ -305,7 +361,7 @@ void Engine::Commit(CommitJob& job) {
     stats_.commands_committed += job.records.size();
     stats_.batches += job.records.empty() ? 0 : 1;
   }
-  if (committed.ok() && options_.run_dispatcher) dispatcher_->Enqueue(std::move(job.orders));
+  if (committed.ok() && options_.run_dispatcher) dispatcher_->Enqueue(std::move(job.items));
   for (size_t i = 0; i < job.batch.size(); ++i)
     if (job.batch[i].done) job.batch[i].done(std::move(job.replies[i]));
 }

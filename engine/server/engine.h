@@ -14,6 +14,7 @@
 // beyond that instead of growing.
 
 #include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -40,6 +41,8 @@ struct EngineStats {
   uint64_t commands_committed = 0;
   uint64_t batches = 0;
   uint64_t replayed_records = 0;
+  uint64_t timer_rows = 0;        // durable `due` rows found at open
+  uint64_t timer_mismatches = 0;  // 0: the rows equal the timers the journal implies
 };
 
 class Engine {
@@ -57,10 +60,15 @@ class Engine {
   bool Submit(v1::Request request, Done done);
   // Blocking convenience for the demo and tests. A full queue answers BUSY results.
   v1::Reply Call(v1::Request request);
+  // Fires every ladder step due by the clock's now and waits for the commit. The shard also
+  // does this on its own when a step comes due on a real clock; a virtual clock needs Tick().
+  void Tick();
   // Refuses new work, commits what is queued, answers it, stops the dispatcher.
   void Stop();
 
   bool stopping() const;
+  // The instant of the next scheduled ladder step as of the last batch (0: none). Any thread.
+  Millis next_due() const { return next_due_.load(std::memory_order_acquire); }
   bool healthy() const { return store_->healthy(); }
   EngineStats stats() const;
   dispatch::Dispatcher& dispatcher() { return *dispatcher_; }
@@ -76,7 +84,8 @@ class Engine {
     std::vector<v1::Reply> replies;
     std::vector<std::string> records;
     std::vector<std::pair<std::string, std::string>> outbox;
-    std::vector<v1::WorkOrder> orders;
+    std::vector<v1::OutboxItem> items;
+    store::Store::DueChanges due;
   };
   static constexpr size_t kCommitPipeline = 2;
 
@@ -114,6 +123,7 @@ class Engine {
   // Shard thread only: what has been applied. Commits happen in order and a query's reply
   // leaves after its batch commits, so these are what is durable when the reply is read.
   uint64_t applied_seq_ = 0;
+  std::atomic<Millis> next_due_{0};
   uint64_t applied_commands_ = 0;
 };
 

@@ -13,6 +13,15 @@ std::string SeqKey(uint64_t seq) {
   return k;
 }
 
+std::string DueKeyBytes(const Store::DueKey& k) {
+  std::string b(17, '\0');
+  uint64_t at = static_cast<uint64_t>(k.at_ms), id = k.case_id;
+  for (int i = 7; i >= 0; --i, at >>= 8) b[i] = static_cast<char>(at & 0xff);
+  for (int i = 15; i >= 8; --i, id >>= 8) b[i] = static_cast<char>(id & 0xff);
+  b[16] = static_cast<char>(k.stage);
+  return b;
+}
+
 uint64_t KeySeq(std::string_view k) {
   uint64_t s = 0;
   for (unsigned char ch : k.substr(0, 8)) s = (s << 8) | ch;
@@ -42,13 +51,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = 64 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, cf}, {"journal", cf}, {"outbox", cf}};
+      {rocksdb::kDefaultColumnFamilyName, cf}, {"journal", cf}, {"outbox", cf}, {"due", cf}};
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, dir, cfs, &st->handles_, &raw);
   if (!s.ok()) return Err(Convert(s, "open " + dir));
   st->db_.reset(raw);
   st->journal_ = st->handles_[1];
   st->outbox_ = st->handles_[2];
+  st->due_ = st->handles_[3];
   std::unique_ptr<rocksdb::Iterator> it(st->db_->NewIterator(rocksdb::ReadOptions(), st->journal_));
   it->SeekToLast();
   if (it->Valid()) st->last_seq_.store(KeySeq(it->key().ToStringView()));
@@ -78,12 +88,17 @@ std::string Store::unhealthy_reason() const {
 }
 
 Status Store::Commit(const std::vector<std::string>& records,
-                     const std::vector<std::pair<std::string, std::string>>& outbox) {
+                     const std::vector<std::pair<std::string, std::string>>& outbox,
+                     const DueChanges& due) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
   uint64_t seq = last_seq();
   for (const auto& r : records) batch.Put(journal_, SeqKey(++seq), r);
   for (const auto& [id, bytes] : outbox) batch.Put(outbox_, id, bytes);
+  for (const auto& [key, add] : due) {
+    if (add) batch.Put(due_, DueKeyBytes(key), rocksdb::Slice());
+    else batch.Delete(due_, DueKeyBytes(key));
+  }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto s = db_->Write(wo, &batch);
@@ -117,6 +132,18 @@ Status Store::ForEachOutbox(
   for (it->SeekToFirst(); it->Valid(); it->Next())
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   return Convert(it->status(), "scan outbox");
+}
+
+Status Store::ForEachDue(const std::function<bool(const DueKey&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), due_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k = it->key().ToStringView();
+    if (k.size() != 17) return Status::Corruption("due row with a key of " + std::to_string(k.size()) + " bytes");
+    DueKey d{static_cast<int64_t>(KeySeq(k.substr(0, 8))), KeySeq(k.substr(8, 8)),
+             static_cast<unsigned char>(k[16])};
+    if (!fn(d)) break;
+  }
+  return Convert(it->status(), "scan due");
 }
 
 Status Store::PutJournalRaw(uint64_t seq, std::string_view bytes) {

@@ -1,8 +1,10 @@
 #pragma once
 // Store: casebus's only user of RocksDB. Column families:
 //   journal  seq (8 bytes, big-endian) → JournalRecord: the truth, one record per command
-//   outbox   work-order id → WorkOrder: written in the same batch as the record that made it,
-//            deleted when the department's adapter acknowledges delivery
+//   outbox   item id → OutboxItem (work order or escalation notice): written in the same
+//            batch as the record that made it, deleted when the adapter acknowledges delivery
+//   due      (instant, case, stage) → "": the escalation timers, written and deleted in the
+//            same batch as the events that schedule or fire them
 //   default  meta (format version)
 // Cases, deadlines and counters are derived: rebuilt by replaying the journal on open.
 //
@@ -42,13 +44,23 @@ class Store {
 
   // One group commit: journal records get consecutive sequence numbers after last_seq();
   // outbox rows are (id, serialized WorkOrder). One WriteBatch, one synced write.
+  struct DueKey {
+    int64_t at_ms;
+    uint64_t case_id;
+    int stage;
+    bool operator==(const DueKey&) const = default;
+  };
+  // Timer rows to add (true) or delete (false), applied in order.
+  using DueChanges = std::vector<std::pair<DueKey, bool>>;
   Status Commit(const std::vector<std::string>& records,
-                const std::vector<std::pair<std::string, std::string>>& outbox);
+                const std::vector<std::pair<std::string, std::string>>& outbox,
+                const DueChanges& due = {});
   Status MarkDelivered(const std::vector<std::string>& work_order_ids);
 
   // Recovery scans, in key order. fn returns false to stop early.
   Status ForEachJournal(const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
   Status ForEachOutbox(const std::function<bool(std::string_view id, std::string_view bytes)>& fn) const;
+  Status ForEachDue(const std::function<bool(const DueKey& key)>& fn) const;
   // Test and tool access: overwrite or delete a journal record directly (tamper tests).
   Status PutJournalRaw(uint64_t seq, std::string_view bytes);
 
@@ -65,6 +77,7 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* journal_ = nullptr;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  rocksdb::ColumnFamilyHandle* due_ = nullptr;
   StoreOptions options_;
   std::atomic<uint64_t> last_seq_{0};  // written by Commit(), read anywhere
   std::atomic<bool> healthy_{true};

@@ -188,7 +188,7 @@ TEST_F(SpoolTest, RedeliveryOverwritesTheSameFile) {
 
 TEST_F(SpoolTest, NoTempFilesAreLeftBehind) {
   for (int i = 1; i <= 20; ++i) ASSERT_TRUE(adapter_->Deliver(SampleOrder("9-" + std::to_string(i))).ok());
-  std::set<std::string> expected = {"inbox", "inbox/done", "inbox/rejected"};
+  std::set<std::string> expected = {"inbox", "inbox/done", "inbox/rejected", "notices"};
   for (int i = 1; i <= 20; ++i) expected.insert("9-" + std::to_string(i) + ".json");
   EXPECT_EQ(Tree(dir_), expected);
 }
@@ -284,7 +284,7 @@ TEST_F(SpoolTest, UnknownFieldsAreRejected) {
 TEST_F(SpoolTest, DepartmentsMayNotReport) {
   Reply("report.json", R"({"request_id": "x", "report": {"category": "200404",
       "place": {"grid": "330102001001001"}, "source": "HOTLINE"}})");
-  ExpectRejected("report.json", "may only accept, return, resolve, request_extension or note; not report");
+  ExpectRejected("report.json", "supervision_reply; not report");
 }
 
 TEST_F(SpoolTest, MissingRequestIdIsRejected) {

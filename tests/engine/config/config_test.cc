@@ -329,6 +329,72 @@ const Mistake kCalendar[] = {
 INSTANTIATE_TEST_SUITE_P(Calendar, MistakeTest, ::testing::ValuesIn(kCalendar),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Each inserts calendar.weekday_windows (or make_up_windows_weekday) after make_up_days.
+#define AFTER_MAKE_UP_DAYS "  make_up_days: [2026-09-27]\n"
+const Mistake kWeekdayWindows[] = {
+    {"WeekdayWindowsWeekdayOutOfRange", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  weekday_windows:\n    - {weekday: 8, windows: [{start: \"08:30\", "
+                        "end: \"12:00\"}]}\n",
+     "weekday: 8",
+     "calendar.weekday_windows[0].weekday: must be an ISO weekday 1..7 (1 = Monday), got 8"},
+    {"WeekdayWindowsWeekdayListedTwice", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  weekday_windows:\n"
+                        "    - {weekday: 5, windows: [{start: \"08:30\", end: \"12:00\"}]}\n"
+                        "    - weekday: 5\n"
+                        "      windows: [{start: \"09:00\", end: \"12:00\"}]\n",
+     "- weekday: 5",
+     "calendar.weekday_windows[1].weekday: weekday 5 already has windows "
+     "(calendar.weekday_windows[0], line 12)"},
+    {"WeekdayWindowsWithoutWindows", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  weekday_windows:\n    - {weekday: 5, windows: []}\n", "weekday: 5",
+     "calendar.weekday_windows[0].windows: required: at least one window (a day off is left out "
+     "of work_weekdays)"},
+    {"WeekdayWindowTimeMalformed", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  weekday_windows:\n    - {weekday: 5, windows: [{start: \"08:30\", "
+                        "end: \"4pm\"}]}\n",
+     "4pm", "calendar.weekday_windows[0].windows[0].end: must be a time \"HH:MM\", got \"4pm\""},
+    {"WeekdayWindowEndsBeforeItStarts", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  weekday_windows:\n    - {weekday: 5, windows: [{start: \"16:00\", "
+                        "end: \"13:30\"}]}\n",
+     "16:00", "calendar.weekday_windows[0].windows[0]: start 16:00 must be before end 13:30"},
+    {"WeekdayWindowsOverlap", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  weekday_windows:\n"
+                        "    - weekday: 5\n"
+                        "      windows:\n"
+                        "        - {start: \"08:30\", end: \"12:00\"}\n"
+                        "        - {start: \"11:00\", end: \"16:00\"}\n",
+     "11:00",
+     "calendar.weekday_windows[0].windows[1]: must start at or after the end of "
+     "calendar.weekday_windows[0].windows[0] (windows are sorted and do not overlap)"},
+    {"MakeUpWindowsWeekdayOutOfRange", AFTER_MAKE_UP_DAYS,
+     AFTER_MAKE_UP_DAYS "  make_up_windows_weekday: 8\n", "make_up_windows_weekday",
+     "calendar.make_up_windows_weekday: must be an ISO weekday 1..7 (1 = Monday; 0 or absent = "
+     "1), got 8"},
+};
+#undef AFTER_MAKE_UP_DAYS
+INSTANTIATE_TEST_SUITE_P(WeekdayWindows, MistakeTest, ::testing::ValuesIn(kWeekdayWindows),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(LoadCityConfigText, LoadsWeekdayWindowsAndTheMakeUpWeekday) {
+  std::string yaml = Edit("  make_up_days: [2026-09-27]\n",
+                          "  make_up_days: [2026-09-27]\n"
+                          "  weekday_windows:\n"
+                          "    - weekday: 5\n"
+                          "      windows:\n"
+                          "        - {start: \"08:30\", end: \"12:00\"}\n"
+                          "        - {start: \"13:30\", end: \"16:00\"}\n"
+                          "    - {weekday: 6, windows: [{start: \"09:00\", end: \"12:00\"}]}\n"
+                          "  make_up_windows_weekday: 6\n");
+  auto loaded = LoadCityConfigText(yaml, "city.yaml");
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  const auto& calendar = (*loaded)->calendar();
+  ASSERT_EQ(calendar.weekday_windows_size(), 2);
+  EXPECT_EQ(calendar.weekday_windows(0).weekday(), 5);
+  EXPECT_EQ(calendar.weekday_windows(0).windows(1).end(), "16:00");
+  EXPECT_EQ(calendar.weekday_windows(1).windows(0).start(), "09:00");
+  EXPECT_EQ(calendar.make_up_windows_weekday(), 6);
+}
+
 const Mistake kRoutes[] = {
     {"AmbiguousCatchAll", "assets:", "  - {id: fallback, department: roads}\nassets:", "fallback",
      "routes[3]: ambiguous with routes[0] (same specificity, both match any category anywhere)"},

@@ -229,7 +229,7 @@ TEST_F(CaseMachineTest, DeniedExtensionLeavesTheDeadline) {
   EXPECT_EQ(again.result.code(), v1::FAILED_PRECONDITION);
 }
 
-TEST_F(CaseMachineTest, ResumeShiftsBothDeadlinesBySuspendedTime) {
+TEST_F(CaseMachineTest, ResumeContinuesTheHandlingClockWhereItStopped) {
   uint64_t id = Accepted(kDrainClog, kGridA1);  // accept Monday 10:00, handle Monday 14:30
   Ok(cmd::Suspend(id), Monday9() + 30 * kMinute);
   EXPECT_EQ(Get(id).state(), v1::SUSPENDED);
@@ -240,7 +240,10 @@ TEST_F(CaseMachineTest, ResumeShiftsBothDeadlinesBySuspendedTime) {
   EXPECT_EQ(Get(id).state(), v1::ACCEPTED);
   EXPECT_EQ(Get(id).suspended_total_ms(), 48 * kHour);
   EXPECT_EQ(Get(id).suspended_at_ms(), 0);
-  EXPECT_EQ(Get(id).accept_deadline_ms(), At("2026-11-04T10:00:00+08:00"));
+  // The accept stage ended at acceptance: its deadline is history and does not move.
+  EXPECT_EQ(Get(id).accept_deadline_ms(), At("2026-11-02T10:00:00+08:00"));
+  // Suspended at 09:30 with 3.5 working hours left (09:30–12:00, 13:30–14:30); resumed
+  // Wednesday 09:30, the same 3.5 working hours end at 14:30.
   EXPECT_EQ(Get(id).handle_deadline_ms(), At("2026-11-04T14:30:00+08:00"));
 
   ExpectIllegal(Run(cmd::Resume(id), At("2026-11-04T10:00:00+08:00")), id, "accepted",
