@@ -50,6 +50,9 @@ class CityChecker {
   void CheckRouteAmbiguity();
   void CheckAssets();
 
+  // validate_escalation.cc
+  void CheckEscalation();
+
   // Records `key` in `index`; reports a duplicate at `path` when it is there already.
   bool AddUnique(Index& index, const std::string& key, std::string_view what,
                  const std::string& path);

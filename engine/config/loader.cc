@@ -89,6 +89,28 @@ void ApplyDefaults(CityConfig& config) {
   if (intake.max_frame_bytes() == 0) intake.set_max_frame_bytes(1 << 20);
   if (intake.max_commands_per_frame() == 0) intake.set_max_commands_per_frame(1000);
   if (intake.max_batch() == 0) intake.set_max_batch(4096);
+  ApplyLadderDefaults(*config.mutable_escalation()->mutable_ladder());
+}
+
+void ApplyLadderDefaults(casebus::v1::EscalationLadder& ladder) {
+  if (ladder.accept_size() + ladder.handle_size() + ladder.verify_size() > 0) return;  // the city's own
+  auto step = [](auto* list, const char* id, double fraction, casebus::v1::EscalationTarget target,
+                 casebus::v1::TrafficLight light, bool supervision) {
+    auto* s = list->Add();
+    s->set_id(id);
+    s->set_fraction(fraction);
+    s->set_target(target);
+    s->set_light(light);
+    s->set_supervision(supervision);
+  };
+  using namespace casebus::v1;
+  step(ladder.mutable_accept(), "reminder", 0.5, RESPONSIBLE_DEPARTMENT, LIGHT_UNSPECIFIED, false);
+  step(ladder.mutable_accept(), "accept-overdue", 1.0, DISTRICT_CENTER, YELLOW, false);
+  step(ladder.mutable_handle(), "reminder", 0.5, RESPONSIBLE_DEPARTMENT, LIGHT_UNSPECIFIED, false);
+  step(ladder.mutable_handle(), "yellow", 0.8, RESPONSIBLE_DEPARTMENT, YELLOW, false);
+  step(ladder.mutable_handle(), "red", 1.0, DISTRICT_CENTER, RED, false);
+  step(ladder.mutable_handle(), "supervise", 2.0, LEADERSHIP, RED, true);
+  step(ladder.mutable_verify(), "verify-overdue", 1.0, DISTRICT_CENTER, LIGHT_UNSPECIFIED, false);
 }
 
 }  // namespace casebus::config

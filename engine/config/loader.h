@@ -35,4 +35,10 @@ Result<std::shared_ptr<const casebus::v1::CityConfig>> LoadCityConfigFile(const 
 // Etc/UTC, and keeps 0). Idempotent.
 void ApplyDefaults(casebus::v1::CityConfig& config);
 
+// A ladder with no steps at all gets DOMAIN.md §4's defaults: accept — reminder 50 % to the
+// department, 签收超时 100 % to the district center (yellow); handle — reminder 50 %, yellow 80 %
+// to the department, red 100 % to the district center, 督办 200 % to leadership (supervision);
+// verify — 100 % to the district center. A city that lists any step keeps exactly its own.
+void ApplyLadderDefaults(casebus::v1::EscalationLadder& ladder);
+
 }  // namespace casebus::config

@@ -83,6 +83,7 @@ void CityChecker::Run() {
   CheckRoutes();
   CheckAssets();
   CheckDedup();
+  CheckEscalation();
 }
 
 void CityChecker::CheckRequiredLists() {
