@@ -96,11 +96,14 @@ int RunServe(const Args& args) {
     std::filesystem::rename(tmp, *f, ec);
   }
   const auto stats = (*engine)->stats();
-  std::printf("casebus: serving %s on %s (data %s; replayed %llu journal records; %llu work orders "
-              "waiting for delivery)\n",
+  std::printf("casebus: serving %s on %s (data %s; replayed %llu journal records; %llu items "
+              "waiting for delivery; %llu timer rows%s)\n",
               (*cfg)->name().c_str(), bound->c_str(), data.c_str(),
               static_cast<unsigned long long>(stats.replayed_records),
-              static_cast<unsigned long long>((*engine)->dispatcher().pending()));
+              static_cast<unsigned long long>((*engine)->dispatcher().pending()),
+              static_cast<unsigned long long>(stats.timer_rows),
+              stats.timer_mismatches == 0 ? ", matching the journal"
+                                          : ", NOT matching the journal: timers follow the journal");
   std::fflush(stdout);
 
   std::atomic<bool> stop{false};
