@@ -89,11 +89,11 @@ std::string FormatCase(const v1::Case& c, int off) {
     if (e.type() == v1::EV_DISPATCHED) line += " → " + e.route().department() + " (" + e.route().explanation() + ")";
     if (!e.work_order_id().empty() && e.type() != v1::EV_DISPATCHED) line += " work order " + e.work_order_id();
     if (e.extension_hours() > 0) line += " " + std::to_string(e.extension_hours()) + " h";
+    if (e.type() == v1::EV_OVERDUE) line += " handling deadline " + When(e.due_at_ms(), off) + " passed";
     if (e.type() == v1::EV_ESCALATED) {
       line += " " + Lower(v1::Stage_Name(e.stage())) + " step '" + e.step_id() + "' due " +
               When(e.due_at_ms(), off) + " → " + (e.notify().empty() ? "nobody" : e.notify());
       if (e.supervision()) line += " (督办)";
-      if (e.overdue()) line += " (deadline passed)";
     }
     if (e.other_case() != 0) line += " case " + std::to_string(e.other_case());
     if (!e.reason().empty()) line += ": " + e.reason();

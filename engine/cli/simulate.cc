@@ -66,8 +66,7 @@ json::object CaseJson(const v1::Case& c, int off) {
     std::string stage = v1::Stage_Name(e.stage());
     for (auto& ch : stage) ch = static_cast<char>(std::tolower(ch));
     esc.push_back({{"stage", stage}, {"step", e.step_id()}, {"due", Iso(e.due_at_ms(), off)},
-                   {"notify", e.notify()}, {"supervision", e.supervision()},
-                   {"overdue", e.overdue()}});
+                   {"notify", e.notify()}, {"supervision", e.supervision()}});
   }
   std::string state = v1::CaseState_Name(c.state());
   for (auto& ch : state) ch = static_cast<char>(std::tolower(ch));

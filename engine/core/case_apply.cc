@@ -72,6 +72,9 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       c.set_pending_extension_hours(0);
       c.set_extension_count(c.extension_count() + 1);
       c.set_extension_hours(c.extension_hours() + e.extension_hours());
+      // An extension that moves the deadline past now takes the case out of overdue; the
+      // deadline timer is scheduled again for the new deadline.
+      if (c.overdue_at_ms() > 0 && c.handle_deadline_ms() > e.at_ms()) c.set_overdue_at_ms(0);
       break;
     case v1::EV_EXTENSION_DENIED:
       c.set_pending_extension_hours(0);
@@ -141,9 +144,11 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
         c.set_supervision_open(true);
         c.set_supervision_count(c.supervision_count() + 1);
       }
-      if (e.overdue()) c.set_overdue_at_ms(e.due_at_ms());
       break;
     }
+    case v1::EV_OVERDUE:
+      c.set_overdue_at_ms(e.due_at_ms());
+      break;
     case v1::EV_SUPERVISION_REPLIED:
       c.set_supervision_open(false);
       break;

@@ -96,8 +96,12 @@ void CaseMachine::AttachClocks(Events& events, Millis now) const {
   }
 }
 
-std::array<std::optional<TimerKey>, 3> CaseMachine::NextKeys(const v1::Case& c) const {
-  std::array<std::optional<TimerKey>, 3> keys;
+std::array<std::optional<TimerKey>, 4> CaseMachine::NextKeys(const v1::Case& c) const {
+  std::array<std::optional<TimerKey>, 4> keys;
+  // The handling deadline is a timer of its own, whatever the ladder: when it passes while
+  // the case is open, the case becomes due and overdue-open (EV_OVERDUE).
+  if (Ticking(c.handle_clock()) && c.overdue_at_ms() == 0)
+    keys[3] = TimerKey{DeadlineOf(c.handle_clock(), calendar_), c.id(), v1::HANDLE_DEADLINE};
   const v1::StageClock* clocks[3] = {&c.accept_clock(), &c.handle_clock(), &c.verify_clock()};
   for (int i = 0; i < 3; ++i) {
     const v1::StageClock& k = *clocks[i];
@@ -112,15 +116,18 @@ std::array<std::optional<TimerKey>, 3> CaseMachine::NextKeys(const v1::Case& c) 
 }
 
 void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
-  if (!HasClocks(e) && e.type() != v1::EV_ESCALATED) {
+  const Ledger::Contribution counted = Ledger::Of(Find(e.case_id()));
+  if (!HasClocks(e) && e.type() != v1::EV_ESCALATED && e.type() != v1::EV_OVERDUE) {
     Apply(e);  // clocks unchanged, so are the case's timers
+    ledger_.Move(counted, Ledger::Of(Find(e.case_id())));
     return;
   }
-  std::array<std::optional<TimerKey>, 3> before;
+  std::array<std::optional<TimerKey>, 4> before;
   if (const v1::Case* c = Find(e.case_id())) before = NextKeys(*c);
   Apply(e);
   const auto after = NextKeys(cases_.at(e.case_id()));
-  for (int i = 0; i < 3; ++i) {
+  ledger_.Move(counted, Ledger::Of(Find(e.case_id())));
+  for (int i = 0; i < 4; ++i) {
     if (before[i] == after[i]) continue;
     if (before[i] && timers_.Remove(*before[i]) && !replaying_)
       timer_changes_.emplace_back(*before[i], false);
@@ -138,6 +145,25 @@ std::vector<Effects> CaseMachine::FireDue(Millis now) {
     timer_changes_.emplace_back(key, false);
     const v1::Case* c = Find(key.case_id);
     if (!c) continue;
+    if (key.stage == v1::HANDLE_DEADLINE) {
+      if (!Ticking(c->handle_clock()) || c->overdue_at_ms() != 0) continue;
+      v1::CaseEvent e;
+      e.set_type(v1::EV_OVERDUE);
+      e.set_case_id(c->id());
+      e.set_at_ms(now);
+      e.set_actor("clock");
+      e.set_stage(v1::HANDLE);
+      e.set_due_at_ms(key.at);
+      ApplyScheduled(e);
+      Effects fx;
+      fx.result.set_code(v1::OK);
+      fx.result.set_case_id(e.case_id());
+      fx.record.set_at_ms(now);
+      fx.record.set_result_case_id(e.case_id());
+      *fx.record.add_events() = std::move(e);
+      out.push_back(std::move(fx));
+      continue;
+    }
     const v1::StageClock& k = key.stage == v1::ACCEPT   ? c->accept_clock()
                               : key.stage == v1::HANDLE ? c->handle_clock()
                                                         : c->verify_clock();
@@ -157,7 +183,6 @@ std::vector<Effects> CaseMachine::FireDue(Millis now) {
     e.set_notify(ladder_.Target(step, *c));
     e.set_level(std::max(c->escalation_level(), index + 1));
     e.set_supervision(step.supervision());
-    e.set_overdue(key.stage == v1::HANDLE && step.fraction() >= 1.0 && c->overdue_at_ms() == 0);
     e.set_light(key.stage != v1::VERIFY && step.light() > c->light() ? step.light() : c->light());
     Effects fx;
     fx.result.set_code(v1::OK);

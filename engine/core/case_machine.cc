@@ -39,10 +39,6 @@ v1::CaseEvent NewEvent(v1::EventType type, const v1::Case& c, Millis now, const 
   return e;
 }
 
-bool Undisposed(v1::CaseState s) {
-  return s == v1::DISPATCHED || s == v1::ACCEPTED || s == v1::RETURNED;
-}
-
 }  // namespace
 
 uint64_t PayloadHash(std::string_view bytes) {

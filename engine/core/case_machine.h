@@ -25,6 +25,7 @@
 #include "engine/base/status.h"
 #include "engine/core/deduper.h"
 #include "engine/core/escalation.h"
+#include "engine/core/ledger.h"
 #include "engine/core/router.h"
 #include "engine/core/working_calendar.h"
 
@@ -95,7 +96,7 @@ class CaseMachine {
   void ApplyScheduled(const v1::CaseEvent& e);
   // Sets each event's stage clocks and deadlines from the clock rules (case_clocks.cc).
   void AttachClocks(Events& events, Millis now) const;
-  std::array<std::optional<TimerKey>, 3> NextKeys(const v1::Case& c) const;
+  std::array<std::optional<TimerKey>, 4> NextKeys(const v1::Case& c) const;
   v1::Notice MakeNotice(const v1::Case& c, const v1::CaseEvent& e) const;
   v1::WorkOrder MakeWorkOrder(const v1::Case& c, std::string reason) const;
   const v1::StageLimits& LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const;
@@ -105,6 +106,7 @@ class CaseMachine {
   WorkingCalendar calendar_;
   EscalationLadder ladder_;
   TimerQueue timers_;
+  Ledger ledger_;
   std::vector<std::pair<TimerKey, bool>> timer_changes_;
   bool replaying_ = false;  // Replay(): the due rows exist already
   Deduper deduper_;

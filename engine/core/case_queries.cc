@@ -9,27 +9,16 @@
 namespace casebus::core {
 namespace {
 
-bool Undisposed(v1::CaseState s) {
-  return s == v1::DISPATCHED || s == v1::ACCEPTED || s == v1::RETURNED;
-}
-bool Disposed(v1::CaseState s) {
-  return s == v1::RESOLVED || s == v1::VERIFIED || s == v1::CLOSED;
-}
-
-void Count(v1::ClosureRow& row, const v1::Case& c, Millis now) {
-  if (c.registered_at_ms() > 0) row.set_registered(row.registered() + 1);
-  if (c.dispatched_at_ms() > 0) row.set_dispatched(row.dispatched() + 1);
-  const bool overdue_open = Undisposed(c.state()) && c.handle_deadline_ms() > 0 &&
-                            c.handle_deadline_ms() < now;
-  if (overdue_open) row.set_overdue_open(row.overdue_open() + 1);
-  // 应结案 = disposed + still undisposed past the deadline (DOMAIN.md §4).
-  if (Disposed(c.state()) || overdue_open) row.set_due(row.due() + 1);
-  if (c.state() == v1::CLOSED) {
-    row.set_closed(row.closed() + 1);
-    if (c.closed_on_time()) row.set_closed_on_time(row.closed_on_time() + 1);
-  }
-  if (c.rework_count() > 0) row.set_rework(row.rework() + 1);
-  if (c.return_count() > 0) row.set_returned(row.returned() + 1);
+// Counters of `from` into `to`, keeping to's key and name.
+void Merge(v1::ClosureRow& to, const v1::ClosureRow& from) {
+  to.set_registered(from.registered());
+  to.set_dispatched(from.dispatched());
+  to.set_due(from.due());
+  to.set_closed(from.closed());
+  to.set_closed_on_time(from.closed_on_time());
+  to.set_overdue_open(from.overdue_open());
+  to.set_rework(from.rework());
+  to.set_returned(from.returned());
 }
 
 void Finish(v1::ClosureRow& row) {
@@ -67,7 +56,7 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         if (!f.department().empty() && c.department() != f.department()) continue;
         if (!f.district().empty() && !c.place().grid().starts_with(f.district())) continue;
         if (f.overdue() && !(Undisposed(c.state()) && c.handle_deadline_ms() > 0 &&
-                             c.handle_deadline_ms() < now))
+                             c.handle_deadline_ms() <= now))
           continue;
         if (f.light() != v1::LIGHT_UNSPECIFIED && c.light() != f.light()) continue;
         if (f.min_level() > 0 && c.escalation_level() < f.min_level()) continue;
@@ -93,10 +82,18 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         by_district[d.code()].set_key(d.code());
         by_district[d.code()].set_name(d.name());
       }
-      for (const auto& [id, c] : cases_) {
-        if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) continue;
-        if (!c.department().empty()) Count(by_dept[c.department()], c, as_of);
-        Count(by_district[c.place().grid().substr(0, 6)], c, as_of);
+      // At now, with every due timer fired, the maintained ledger is the answer; for another
+      // instant (or timers not yet fired) the cases are counted as of that instant.
+      const bool current = as_of == now && (timers_.NextAt() == 0 || timers_.NextAt() > now);
+      if (current) {
+        for (const auto& [k, row] : ledger_.by_department()) Merge(by_dept[k], row);
+        for (const auto& [k, row] : ledger_.by_district()) Merge(by_district[k], row);
+      } else {
+        for (const auto& [id, c] : cases_) {
+          if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) continue;
+          if (!c.department().empty()) CountCase(by_dept[c.department()], c, as_of);
+          CountCase(by_district[c.place().grid().substr(0, 6)], c, as_of);
+        }
       }
       for (auto& [k, row] : by_dept) Finish(*out.add_by_department() = row);
       for (auto& [k, row] : by_district) Finish(*out.add_by_district() = row);
