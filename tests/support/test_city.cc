@@ -49,6 +49,7 @@ departments:
   - {id: enforce, name: 综合行政执法局, adapter: {spool: {directory: spool/enforce}}}
   - {id: traffic, name: 交警大队, adapter: {spool: {directory: spool/traffic}}}
   - {id: housing, name: 住建局物业科, adapter: {spool: {directory: spool/housing}}}
+  - {id: leadership, name: 城管委办公室, adapter: {spool: {directory: spool/leadership}}}
 categories:
   - {code: "1001", name: 公用设施, kind: component}
   - code: "100101"
@@ -126,6 +127,11 @@ routes:
 assets:
   - {id: "3205010101000001", category: "100101", grid: "320501001001002", owner: 自来水公司, maintainer: municipal}
   - {id: "3205020102000001", category: "100102", grid: "320502001001002", owner: 排水公司, maintainer: drainage}
+escalation:
+  district_centers:
+    - {district: "320501", department: command-320501}
+    - {district: "320502", department: command-320502}
+  leadership: leadership
 )";
 
 std::shared_ptr<const v1::CityConfig> LoadOrDie(std::string_view yaml, std::string_view name) {

@@ -20,6 +20,7 @@
 //   departments (all spool adapters, directory spool/<id>)
 //              command-320501, command-320502  district command centres (catch-all)
 //              water, drainage, municipal, enforce, traffic, housing
+//              leadership                      city leadership (督办), no route leads to it
 //   categories 1001 公用设施 component class
 //                100101 上水井盖 well cover: accept 0.5 urgent_hours, handle 2 urgent_hours,
 //                       verify 2 working_hours, rework 1 urgent_hours
@@ -47,6 +48,13 @@
 //   assets     3205010101000001  100101 at 320501001001002, maintainer municipal
 //              3205020102000001  100102 at 320502001001002, maintainer drainage
 //   dedup      defaults: radius 50 m, window 24 h
+//   escalation district centres 320501 → command-320501, 320502 → command-320502;
+//              leadership → leadership; no ladder, so ApplyLadderDefaults' default applies:
+//                accept  reminder 0.5 → department; accept-overdue 1.0 → district centre, yellow
+//                handle  reminder 0.5 → department; yellow 0.8 → department, yellow;
+//                        red 1.0 → district centre, red (overdue);
+//                        supervise 2.0 → leadership, red, supervision (督办)
+//                verify  verify-overdue 1.0 → district centre
 //
 // SampleCity() — deploy/config/sample-city.yaml (the demo city), read from the source tree.
 

@@ -164,6 +164,13 @@ inline v1::Command Void(uint64_t id) {
   c.mutable_void_()->set_reason("entered twice");
   return c;
 }
+inline v1::Command SupervisionReply(uint64_t id, std::string actor,
+                                    std::string text = "crew sent, done by 16:00") {
+  v1::Command c = Base(std::move(actor));
+  c.mutable_supervision_reply()->set_case_id(id);
+  c.mutable_supervision_reply()->set_text(std::move(text));
+  return c;
+}
 inline v1::Command Note(uint64_t id, std::string text = "on the way") {
   v1::Command c = Base("dept");
   c.mutable_note()->set_case_id(id);
