@@ -21,6 +21,7 @@
 // measurements. A size that would not fit in memory is skipped with the numbers that say why.
 
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,7 +63,8 @@ constexpr int kTicks = static_cast<int>((kDayEnd - kDayStart) / kMinute);
 constexpr int kMaxRuns = 16;
 
 struct RunResult {
-  double day_ms = 0;       // all ticks of the day
+  double day_ms = 0;       // all ticks of the day, this thread's CPU time
+  double day_wall_ms = 0;  // the same, wall-clock (includes time other processes took the CPU)
   uint64_t fired = 0;      // steps fired inside the day
   uint64_t empty_ticks = 0;
   double empty_tick_ns = 0;  // FireDue + TakeTimerChanges when nothing is due
@@ -92,6 +94,12 @@ int64_t MemAvailableBytes() {
   while (f >> key >> kb >> unit)
     if (key == "MemAvailable:") return kb * 1024;
   return 0;
+}
+
+double ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
 double Median(std::vector<double> v) {
@@ -165,9 +173,11 @@ class TimerBench {
     Sweep(kDayStart);  // what came due before 08:00 (the active cases' earlier steps)
     std::string bytes;
     Steady::duration total{};
+    double cpu_ns = 0;
     PerfControl("enable");
     for (int i = 1; i <= kTicks; ++i) {
       const Millis now = kDayStart + i * kMinute;
+      const double c0 = ThreadCpuNs();
       const auto t0 = Steady::now();
       std::vector<core::Effects> fired = m_->FireDue(now);
       for (const auto& fx : fired) {  // what the engine serializes for its commit
@@ -177,19 +187,21 @@ class TimerBench {
       }
       (void)m_->TakeTimerChanges();
       total += Steady::now() - t0;
+      cpu_ns += ThreadCpuNs() - c0;
       r.fired += fired.size();
       r.empty_ticks += fired.empty() ? 1 : 0;
     }
     PerfControl("disable");
-    r.day_ms = std::chrono::duration<double, std::milli>(total).count();
+    r.day_wall_ms = std::chrono::duration<double, std::milli>(total).count();
+    r.day_ms = cpu_ns / 1e6;
     constexpr int kEmpty = 200'000;
-    const auto e0 = Steady::now();
+    const double e0 = ThreadCpuNs();
     for (int i = 0; i < kEmpty; ++i) {
       std::vector<core::Effects> none = m_->FireDue(kDayEnd);
       if (!none.empty()) Die("a step came due after the day ended");
       (void)m_->TakeTimerChanges();
     }
-    r.empty_tick_ns = std::chrono::duration<double, std::nano>(Steady::now() - e0).count() / kEmpty;
+    r.empty_tick_ns = (ThreadCpuNs() - e0) / kEmpty;
     return r;
   }
 
@@ -207,6 +219,15 @@ class TimerBench {
   }
 
   size_t timers() const { return m_->scheduled_timers(); }
+  // Protobuf's own estimate of one open case's v1::Case (fields and history), averaged.
+  double CaseProtoBytes() const {
+    size_t n = 0, bytes = 0;
+    for (const auto& [id, c] : m_->cases()) {
+      bytes += c.SpaceUsedLong();
+      if (++n == 10'000) break;
+    }
+    return n ? static_cast<double>(bytes) / static_cast<double>(n) : 0;
+  }
 
  private:
   // Background cases: (dispatch instant, category), sorted by instant. Each has no handle
@@ -329,17 +350,19 @@ SizeResult MeasureSize(const Options& o, uint64_t n) {
     return result;
   }
   result.timers = bench.timers();
-  std::printf("  N=%llu: %.0f s to create, %.0f bytes/open case, %llu timers, %llu steps fired "
-              "before the day\n",
+  std::printf("  N=%llu: %.0f s to create, %.0f bytes/open case (v1::Case with its history: %.0f), "
+              "%llu timers, %llu steps fired before the day\n",
               static_cast<unsigned long long>(n), result.setup_s, result.bytes_per_case,
+              bench.CaseProtoBytes(),
               static_cast<unsigned long long>(result.timers),
               static_cast<unsigned long long>(result.setup_fired));
   for (int r = 0; r < o.runs; ++r) {
     if (r > 0) bench.NextRun(r - 1);
     result.run[r] = bench.Day();
     const RunResult& d = result.run[r];
-    std::printf("    run %d: day %8.2f ms, %6llu fired, %3llu of %d ticks fired nothing, empty tick %.0f ns\n",
-                r + 1, d.day_ms, static_cast<unsigned long long>(d.fired),
+    std::printf("    run %d: day %7.2f ms CPU (%7.2f ms wall), %6llu fired, %3llu of %d ticks fired "
+                "nothing, empty tick %.0f ns\n",
+                r + 1, d.day_ms, d.day_wall_ms, static_cast<unsigned long long>(d.fired),
                 static_cast<unsigned long long>(d.empty_ticks), kTicks, d.empty_tick_ns);
     std::fflush(stdout);
   }
@@ -375,45 +398,48 @@ SizeResult MeasureInChild(const Options& o, uint64_t n) {
 }
 
 void PrintTable(const Options& o, const std::vector<uint64_t>& sizes, const std::vector<SizeResult>& results) {
-  std::printf("\n%12s %12s %10s %12s %10s %14s %16s %14s\n", "open cases", "bytes/case", "timers",
-              "fired/day", "day ms", "µs/fired step", "ns/empty tick", "setup s");
-  std::vector<double> day_medians;
+  std::printf("\n%10s %10s %9s %9s %11s %11s %13s %13s %8s\n", "open", "bytes/case", "timers",
+              "fired/day", "day CPU ms", "day wall ms", "µs CPU/fired", "ns/empty tick", "setup s");
+  std::vector<double> cpu_medians, wall_medians;
   for (size_t i = 0; i < sizes.size(); ++i) {
     const SizeResult& r = results[i];
+    cpu_medians.push_back(0);
+    wall_medians.push_back(0);
     if (r.status == 1) {
-      std::printf("%12llu skipped: ~%.0f bytes/case measured on the first 100,000 → ~%.1f GiB needed, "
-                  "%.1f GiB available (keeping %.1f GiB for the rest of the machine)\n",
+      std::printf("%10llu skipped: %.0f bytes/case on the first 100,000 → ~%.1f GiB needed, %.1f GiB "
+                  "available, %.1f GiB kept for the rest of the machine\n",
                   static_cast<unsigned long long>(sizes[i]), r.bytes_per_case, r.needed_gib,
                   r.available_gib, o.reserve_gib);
-      day_medians.push_back(0);
       continue;
     }
     if (r.status != 0) {
-      std::printf("%12llu failed (the child process died; out of memory?)\n",
+      std::printf("%10llu failed: the child process died (out of memory?)\n",
                   static_cast<unsigned long long>(sizes[i]));
-      day_medians.push_back(0);
       continue;
     }
-    std::vector<double> day, fired, per, empty;
+    std::vector<double> day, wall, fired, per, empty;
     for (int k = 0; k < r.runs; ++k) {
-      day.push_back(r.run[k].day_ms);
-      fired.push_back(static_cast<double>(r.run[k].fired));
-      per.push_back(r.run[k].fired ? r.run[k].day_ms * 1000 / static_cast<double>(r.run[k].fired) : 0);
-      empty.push_back(r.run[k].empty_tick_ns);
+      const RunResult& d = r.run[k];
+      day.push_back(d.day_ms);
+      wall.push_back(d.day_wall_ms);
+      fired.push_back(static_cast<double>(d.fired));
+      per.push_back(d.fired ? d.day_ms * 1000 / static_cast<double>(d.fired) : 0);
+      empty.push_back(d.empty_tick_ns);
     }
-    day_medians.push_back(Median(day));
-    std::printf("%12llu %12.0f %10llu %12.0f %10.2f %14.2f %16.0f %14.0f\n",
+    cpu_medians.back() = Median(day);
+    wall_medians.back() = Median(wall);
+    std::printf("%10llu %10.0f %9llu %9.0f %11.2f %11.2f %13.2f %13.0f %8.0f\n",
                 static_cast<unsigned long long>(r.open), r.bytes_per_case,
-                static_cast<unsigned long long>(r.timers), Median(fired), Median(day), Median(per),
-                Median(empty), r.setup_s);
+                static_cast<unsigned long long>(r.timers), Median(fired), Median(day), Median(wall),
+                Median(per), Median(empty), r.setup_s);
   }
-  std::printf("(medians of %d day-runs; a day = %d one-minute ticks, 08:00–18:00 local)\n", o.runs, kTicks);
+  std::printf("medians of %d day-runs; a day = %d one-minute ticks, 08:00–18:00 local\n", o.runs, kTicks);
   for (size_t i = 1; i < sizes.size(); ++i)
-    if (day_medians[0] > 0 && day_medians[i] > 0)
-      std::printf("day time ratio N=%llu / N=%llu: %.2f (open cases ×%.1f)\n",
+    if (cpu_medians[0] > 0 && cpu_medians[i] > 0)
+      std::printf("day time ratio N=%llu / N=%llu (open ×%.1f): %.2f CPU, %.2f wall\n",
                   static_cast<unsigned long long>(sizes[i]), static_cast<unsigned long long>(sizes[0]),
-                  day_medians[i] / day_medians[0],
-                  static_cast<double>(sizes[i]) / static_cast<double>(sizes[0]));
+                  static_cast<double>(sizes[i]) / static_cast<double>(sizes[0]),
+                  cpu_medians[i] / cpu_medians[0], wall_medians[i] / wall_medians[0]);
 }
 
 bool ParseArgs(int argc, char** argv, Options& o) {

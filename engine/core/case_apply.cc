@@ -59,6 +59,10 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     case v1::EV_ACCEPTED:
       c.set_state(v1::ACCEPTED);
       c.set_accepted_at_ms(e.at_ms());
+      if (e.light() != v1::LIGHT_UNSPECIFIED) {  // set by the clock rules (case_clocks.cc)
+        c.set_light(e.light());
+        c.set_escalation_level(e.level());
+      }
       break;
     case v1::EV_RETURNED:
       c.set_state(v1::RETURNED);

@@ -2,6 +2,7 @@
 // extends (DOMAIN.md §3), the timer queue that follows them, and the escalation ladder that
 // fires from it.
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/core/case_machine.h"
@@ -38,7 +39,17 @@ void CaseMachine::AttachClocks(Events& events, Millis now) const {
         // 捆绑计时: after a return the handling clock keeps running from the first dispatch.
         if (!h.running()) h = StartClock(v1::HANDLE, now, limits.handle(), calendar_);
         break;
-      case v1::EV_ACCEPTED:
+      case v1::EV_ACCEPTED: {
+        StopClock(a, now, calendar_);
+        // From acceptance the light and level are the handling stage's alone.
+        const auto& steps = ladder_.Steps(v1::HANDLE);
+        v1::TrafficLight light = v1::GREEN;
+        for (int i = 0; i < h.steps_fired() && i < static_cast<int>(steps.size()); ++i)
+          light = std::max(light, steps[i].light());
+        e.set_light(light);
+        e.set_level(h.steps_fired());
+        break;
+      }
       case v1::EV_RETURNED:
         StopClock(a, now, calendar_);
         break;

@@ -35,7 +35,9 @@ const std::vector<v1::EscalationStep>& EscalationLadder::Steps(v1::Stage stage) 
 std::string EscalationLadder::Target(const v1::EscalationStep& step, const v1::Case& c) const {
   switch (step.target()) {
     case v1::RESPONSIBLE_DEPARTMENT:
-      return c.department();
+      // A returned case waits for the dispatcher, not for the department that returned it.
+      if (c.state() != v1::RETURNED) return c.department();
+      [[fallthrough]];
     case v1::DISTRICT_CENTER: {
       auto it = district_centers_.find(c.place().grid().substr(0, 6));
       return it != district_centers_.end() ? it->second : leadership_;

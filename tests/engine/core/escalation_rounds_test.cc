@@ -173,7 +173,11 @@ TEST_F(LadderTest, ReturnAndRedispatchKeepTheBundledHandleStepsAndRestartAccept)
   Do(cmd::Return(id), Mon("09:40"));
   EXPECT_TRUE(Fire(Mon("10:00")).empty());
   EXPECT_EQ(machine_->NextDueAt(), Mon("11:00"));
-  Do(cmd::Dispatch(id, "municipal"), Mon("10:30"));
+  Effects redispatch = Do(cmd::Dispatch(id, "municipal"), Mon("10:30"));
+  ASSERT_EQ(redispatch.work_orders.size(), 1u);
+  EXPECT_EQ(redispatch.work_orders[0].id(), "1-2");
+  EXPECT_EQ(redispatch.work_orders[0].accept_deadline_ms(), Mon("11:30"));
+  EXPECT_EQ(redispatch.work_orders[0].handle_deadline_ms(), Mon("14:30"));  // bundled
   const v1::Case& c = Get(id);
   EXPECT_EQ(c.department(), "municipal");
   EXPECT_EQ(c.dispatch_count(), 2);
@@ -195,6 +199,15 @@ TEST_F(LadderTest, ReturnAndRedispatchKeepTheBundledHandleStepsAndRestartAccept)
   EXPECT_TRUE(Fire(Mon("11:30")).empty());
   FiresOnceAt(id, Mon("13:42"), {v1::HANDLE, "yellow", "municipal", v1::YELLOW, 2});
   FiresOnceAt(id, Mon("14:30"), {v1::HANDLE, "red", "command-320501", v1::RED, 3});
+}
+
+// While a case is returned it waits for the dispatcher: a step addressed to the responsible
+// department goes to the district centre instead of the department that returned it.
+TEST_F(LadderTest, StepsDueWhileReturnedGoToTheDistrictCenter) {
+  const uint64_t id = DispatchedAt(kDrainClog, kGridA1, Monday9());
+  Do(cmd::Accept(id), Mon("09:10"));
+  Do(cmd::Return(id), Mon("10:00"));
+  FiresOnceAt(id, Mon("11:00"), {v1::HANDLE, "reminder", "command-320501", v1::GREEN, 1});
 }
 
 // TakeTimerChanges reports every entry added to and removed from the queue, so a store that

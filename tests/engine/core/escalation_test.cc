@@ -136,6 +136,19 @@ TEST_F(LadderTest, NotAcceptingFiresAcceptOverdueToTheDistrictCenter) {
   EXPECT_EQ(machine_->NextDueAt(), Mon("11:00"));
 }
 
+// Once accepted, the light and level are the handling stage's: the accept stage's yellow (and
+// its level 2) do not carry over while the handle clock is still green.
+TEST_F(LadderTest, AcceptanceResetsTheLightToTheHandlingStage) {
+  const uint64_t id = DispatchedAt(kDrainClog, kGridA1, Monday9());
+  FiresOnceAt(id, Mon("09:30"), {v1::ACCEPT, "reminder", "drainage", v1::GREEN, 1});
+  FiresOnceAt(id, Mon("10:00"), {v1::ACCEPT, "accept-overdue", "command-320501", v1::YELLOW, 2});
+  Do(cmd::Accept(id), Mon("10:10"));
+  EXPECT_EQ(Get(id).light(), v1::GREEN);
+  EXPECT_EQ(Get(id).escalation_level(), 0);
+  FiresOnceAt(id, Mon("11:00"), {v1::HANDLE, "reminder", "drainage", v1::GREEN, 1});
+  FiresOnceAt(id, Mon("13:42"), {v1::HANDLE, "yellow", "drainage", v1::YELLOW, 2});
+}
+
 // Property management (300101: accept 1, handle 5 working days) in grid B2 → housing, district
 // 320502 (centre command-320502). Dispatched Monday 09:00.
 //   accept: 1 working day ends at Tuesday's close, 17:30; limit = Mon 7 h + Tue 7.5 h = 14.5 h.
