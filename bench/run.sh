@@ -1,9 +1,41 @@
 #!/usr/bin/env bash
 # Runs the end-to-end throughput benchmark (median of 5 runs each) and appends the results
 # to bench/RESULTS.md with the machine and the command. Usage: bench/run.sh [--runs N]
+# (bench/run.sh timers [--runs N]: the escalation timer benchmark, below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${CASEBUS_BUILD_DIR:-build}
+
+# bench/run.sh timers [--runs N]: escalation timers at 1M, 2M and 4M open cases (4M is skipped,
+# with the numbers, when it cannot fit in memory), then 1M with twice the steps due.
+if [ "${1:-}" = "timers" ]; then
+  RUNS=5
+  [ "${2:-}" = "--runs" ] && RUNS=$3
+  BIN=$BUILD/bin/timer_bench
+  [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD timer_bench" >&2; exit 1; }
+  out=$(mktemp)
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  for args in "--cases 1000000,2000000,4000000" "--cases 1000000 --active 20000"; do
+    echo "\$ $BIN --runs $RUNS $args" | tee -a "$out"
+    # shellcheck disable=SC2086
+    "$BIN" --runs "$RUNS" $args | tee -a "$out"
+    echo >> "$out"
+  done
+  {
+    echo
+    echo "## timer_bench — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- engine protos || echo ' + uncommitted changes in engine/ or protos/')"
+    echo
+    echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r). Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; CPU time is this thread's own)."
+    echo "Command: \`bench/run.sh timers --runs $RUNS\` (in-process CaseMachine on the sample city, no store; see bench/timer_bench.cc)."
+    echo
+    echo '```'
+    cat "$out"
+    echo '```'
+  } >> bench/RESULTS.md
+  rm -f "$out"
+  echo "appended to bench/RESULTS.md"
+  exit 0
+fi
 RUNS=5
 [ "${1:-}" = "--runs" ] && RUNS=$2
 BIN=$BUILD/bin/e2e_throughput

@@ -366,8 +366,8 @@ int RunDemo(const Args& args) {
               (*cfg)->departments_size(), (*cfg)->grids_size(), (*cfg)->categories_size());
   std::printf("data in %s; virtual clock from %s; every batch is fsynced\n\n", dir.c_str(),
               FormatIso(start, off).c_str());
-  std::printf("%-15s %9s %8s %8s %9s %8s %8s\n", "day", "commands", "reports", "merged",
-              "refused", "closed", "open");
+  std::printf("%-15s %9s %8s %8s %9s %8s %8s %10s %6s\n", "day", "commands", "reports", "merged",
+              "refused", "closed", "open", "escalated", "督办");
 
   DemoCity city(**cfg, std::strtoull(flags->GetOr("seed", "20261116").c_str(), nullptr, 10), per_day);
   city.Plan(start, days);
@@ -389,12 +389,17 @@ int RunDemo(const Args& args) {
     }();
     int64_t closed = 0;
     for (const auto& row : cl.query().by_district()) closed += row.closed();
-    std::printf("%-15s %9lld %8lld %8lld %9lld %8lld %8llu\n", DayLabel(t - kDay, off).c_str(),
+    static uint64_t escalated_before = 0;
+    const uint64_t escalated = st.query().status().escalations();
+    std::printf("%-15s %9lld %8lld %8lld %9lld %8lld %8llu %10llu %6llu\n", DayLabel(t - kDay, off).c_str(),
                 static_cast<long long>(commands_day), static_cast<long long>(reports_day),
                 static_cast<long long>(city.counts_["merged"] - at_day_start["merged"]),
                 static_cast<long long>(city.counts_["refused"] - at_day_start["refused"]),
                 static_cast<long long>(closed),
-                static_cast<unsigned long long>(st.query().status().open_cases()));
+                static_cast<unsigned long long>(st.query().status().open_cases()),
+                static_cast<unsigned long long>(escalated - escalated_before),
+                static_cast<unsigned long long>(st.query().status().supervisions_open()));
+    escalated_before = escalated;
     std::fflush(stdout);
     at_day_start = city.counts_;
     reports_day = commands_day = 0;

@@ -175,7 +175,7 @@ int RunSimulate(const Args& args) {
       std::fprintf(stderr, "  %s %s: %s\n", FormatIso(s.at, off).c_str(), s.command.request_id().c_str(),
                    reply.results_size() ? FormatResult(reply.results(0)).c_str() : "no result");
     }
-    if (++done % progress_every == 0 && !flags->Has("json"))
+    if (++done % progress_every == 0 && steps->size() >= 1000)
       std::fprintf(stderr, "  … %zu/%zu steps, virtual time %s\n", done, steps->size(), FormatIso(s.at, off).c_str());
   }
   advance(until);
@@ -212,13 +212,13 @@ int RunSimulate(const Args& args) {
     std::ofstream(*out) << json::serialize(doc) << "\n";
     std::printf("casebus simulate: %zu steps, %llu cases, %zu refused; wrote %s\n", steps->size(),
                 static_cast<unsigned long long>(cases), refused, out->c_str());
-    return 0;
+    return refused == 0 ? 0 : 1;
   }
   std::fputs(text.c_str(), stdout);
   std::printf("Closure as of %s\n\n", FormatIso(until, off).c_str());
   std::fputs(query::FormatClosureTable("By department", table.by_department()).c_str(), stdout);
   std::printf("\n%zu steps, %llu cases, %zu refused\n", steps->size(), static_cast<unsigned long long>(cases), refused);
-  return 0;
+  return refused == 0 ? 0 : 1;  // a refused step is printed above and fails the run
 }
 
 }  // namespace casebus::cli

@@ -272,13 +272,16 @@ int RunVerb(const std::string& verb, const Args& args) {
   if (verb == "status") {
     const auto& s = q.status();
     std::printf("healthy:            %s%s\ncases:              %llu (%llu open)\njournal seq:        %llu\n"
-                "commands committed: %llu\nwork orders queued: %llu\ntimers scheduled:   %llu\n",
+                "commands committed: %llu\nwork orders queued: %llu\ntimers scheduled:   %llu\n"
+                "escalations fired:  %llu\n督办 open:           %llu\n",
                 s.healthy() ? "yes" : "NO — ", s.unhealthy_reason().c_str(),
                 static_cast<unsigned long long>(s.cases()), static_cast<unsigned long long>(s.open_cases()),
                 static_cast<unsigned long long>(s.journal_seq()),
                 static_cast<unsigned long long>(s.commands_committed()),
                 static_cast<unsigned long long>(s.outbox_pending()),
-                static_cast<unsigned long long>(s.timers()));
+                static_cast<unsigned long long>(s.timers()),
+                static_cast<unsigned long long>(s.escalations()),
+                static_cast<unsigned long long>(s.supervisions_open()));
   }
   return 0;
 }

@@ -127,17 +127,24 @@ std::array<std::optional<TimerKey>, 4> CaseMachine::NextKeys(const v1::Case& c) 
 }
 
 void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
-  const Ledger::Contribution counted = Ledger::Of(Find(e.case_id()));
+  const v1::Case* prior = Find(e.case_id());
+  const Ledger::Contribution counted = Ledger::Of(prior);
+  const bool supervision_before = prior && prior->supervision_open();
+  if (e.type() == v1::EV_ESCALATED) ++escalations_;
   if (!HasClocks(e) && e.type() != v1::EV_ESCALATED && e.type() != v1::EV_OVERDUE) {
     Apply(e);  // clocks unchanged, so are the case's timers
-    ledger_.Move(counted, Ledger::Of(Find(e.case_id())));
+    const v1::Case* now_case = Find(e.case_id());
+    ledger_.Move(counted, Ledger::Of(now_case));
+    supervisions_open_ += (now_case->supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);
     return;
   }
   std::array<std::optional<TimerKey>, 4> before;
   if (const v1::Case* c = Find(e.case_id())) before = NextKeys(*c);
   Apply(e);
-  const auto after = NextKeys(cases_.at(e.case_id()));
-  ledger_.Move(counted, Ledger::Of(Find(e.case_id())));
+  const v1::Case& updated = cases_.at(e.case_id());
+  const auto after = NextKeys(updated);
+  ledger_.Move(counted, Ledger::Of(&updated));
+  supervisions_open_ += (updated.supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);
   for (int i = 0; i < 4; ++i) {
     if (before[i] == after[i]) continue;
     if (before[i] && timers_.Remove(*before[i]) && !replaying_)

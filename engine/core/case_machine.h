@@ -107,6 +107,8 @@ class CaseMachine {
   EscalationLadder ladder_;
   TimerQueue timers_;
   Ledger ledger_;
+  uint64_t escalations_ = 0;       // EV_ESCALATED applied
+  int64_t supervisions_open_ = 0;  // cases with supervision_open
   std::vector<std::pair<TimerKey, bool>> timer_changes_;
   bool replaying_ = false;  // Replay(): the due rows exist already
   Deduper deduper_;

@@ -106,6 +106,8 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
                                       [](const auto& kv) { return IsOpen(kv.second.state()); }));
       s->set_timers(timers_.size());
       s->set_next_timer_ms(timers_.NextAt());
+      s->set_escalations(escalations_);
+      s->set_supervisions_open(static_cast<uint64_t>(supervisions_open_));
       break;
     }
     default:

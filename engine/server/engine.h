@@ -32,7 +32,9 @@ namespace casebus::server {
 
 struct EngineOptions {
   std::string data_dir;
-  bool sync = true;              // fsync every group commit (never false outside benchmarks)
+  // fsync every group commit. False only for benchmarks' controls and `simulate`, whose data
+  // directory is thrown away at exit; never for a server.
+  bool sync = true;
   bool run_dispatcher = true;    // false: orders stay in the outbox (benchmarks of intake)
   rocksdb::Env* env = nullptr;   // tests: file-system fault injection
 };

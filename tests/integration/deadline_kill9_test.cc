@@ -19,9 +19,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -279,7 +281,10 @@ class DeadlineKill9Test : public ::testing::Test {
     std::map<v1::Stage, int> current;  // stage → index into rounds
     std::map<std::tuple<int, std::string>, std::vector<const v1::CaseEvent*>> fired;  // (round, step)
     Millis last_due = 0;
+    int round_of_case = 0;  // dispatches so far: the notice id's round
     for (const auto& e : c.history()) {
+      if (e.type() == v1::EV_DISPATCHED || e.type() == v1::EV_REWORK || e.type() == v1::EV_REOPENED)
+        ++round_of_case;
       if (e.has_accept_clock() || e.has_handle_clock() || e.has_verify_clock()) {
         for (v1::Stage s : {v1::ACCEPT, v1::HANDLE, v1::VERIFY}) {
           const v1::StageClock& k = ClockOf(e, s);
@@ -300,6 +305,12 @@ class DeadlineKill9Test : public ::testing::Test {
       EXPECT_GE(e.due_at_ms(), last_due) << "case " << c.id() << ": escalations out of due order";
       last_due = e.due_at_ms();
       CheckTiming(e, c.id());
+      if (!e.notify().empty()) {
+        std::string stage = v1::Stage_Name(e.stage());
+        std::transform(stage.begin(), stage.end(), stage.begin(), ::tolower);
+        notices_.insert(SpoolOf(e.notify()) + "/notices/n" + std::to_string(c.id()) + "-" + stage +
+                        "-" + e.step_id() + "-" + std::to_string(round_of_case) + ".json");
+      }
     }
     const auto& ladder = config_->escalation().ladder();
     for (size_t r = 0; r < rounds.size(); ++r) {
@@ -328,7 +339,27 @@ class DeadlineKill9Test : public ::testing::Test {
     }
   }
 
+  std::string SpoolOf(const std::string& department) const {
+    for (const auto& d : config_->departments())
+      if (d.id() == department) return dir_ + "/data/" + d.adapter().spool().directory();
+    ADD_FAILURE() << "unknown department " << department;
+    return "";
+  }
+
+  // Every notice file in the departments' spools.
+  std::set<std::string> SpooledNotices() const {
+    std::set<std::string> found;
+    std::error_code ec;
+    for (const auto& d : config_->departments()) {
+      const fs::path dir = dir_ + "/data/" + d.adapter().spool().directory() + "/notices";
+      for (const auto& f : fs::directory_iterator(dir, ec))
+        if (f.path().extension() == ".json") found.insert(f.path().string());
+    }
+    return found;
+  }
+
   std::string dir_, endpoint_;
+  std::set<std::string> notices_;  // the notice files the fired escalations imply
   std::shared_ptr<const v1::CityConfig> config_;
   std::vector<std::string> categories_, grids_;
   std::vector<Millis> offsets_;  // every step's offset from its stage's start, ascending
@@ -415,6 +446,20 @@ TEST_F(DeadlineKill9Test, NoStepMissedNoneFiredTwiceAcrossKillNine) {
               cases_.size(), static_cast<unsigned long long>(escalations_),
               static_cast<unsigned long long>(expected_), static_cast<unsigned long long>(refired_),
               double_kills, static_cast<long long>(max_late_));
+  // Each escalation's notice reached its target's spool, and no notice exists for a step that
+  // did not fire (a fire lost at a kill must not have been delivered).
+  std::set<std::string> spooled;
+  for (const Millis until = NowMs() + 30000; NowMs() < until;) {
+    spooled = SpooledNotices();
+    if (std::includes(spooled.begin(), spooled.end(), notices_.begin(), notices_.end())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::vector<std::string> missing, phantom;
+  std::set_difference(notices_.begin(), notices_.end(), spooled.begin(), spooled.end(), std::back_inserter(missing));
+  std::set_difference(spooled.begin(), spooled.end(), notices_.begin(), notices_.end(), std::back_inserter(phantom));
+  EXPECT_TRUE(missing.empty()) << missing.size() << " notices never delivered, e.g. " << missing.front();
+  EXPECT_TRUE(phantom.empty()) << phantom.size() << " notices of steps that never fired, e.g. " << phantom.front();
+  std::printf("deadline_kill9: %zu notices delivered\n", spooled.size());
   EXPECT_EQ(escalations_, expected_);
   EXPECT_GT(expected_, 2 * cases_.size()) << "too few steps came due to test anything";
   EXPECT_EQ(server->Terminate(), 0) << "SIGTERM should stop cleanly";
