@@ -159,7 +159,12 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     default:
       break;
   }
-  *c.add_history() = e;
+  v1::CaseEvent* h = c.add_history();
+  *h = e;
+  // The clocks are the case's own fields now; the history keeps what people read.
+  h->clear_accept_clock();
+  h->clear_handle_clock();
+  h->clear_verify_clock();
 }
 
 v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, std::string reason) const {
