@@ -15,8 +15,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -39,48 +39,25 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ServerProcess;
 
-constexpr int kBatch = 24;             // new cases per cycle, all dispatched in one frame
-constexpr Millis kLate = 2000;         // RELIABILITY.md §5: fires within 2 s of due or restart
+constexpr int kBatch = 24;      // new cases per cycle, all dispatched in one frame
+constexpr Millis kLate = 2000;  // RELIABILITY.md §5: fires within 2 s of due or restart
 constexpr Millis kOpen = std::numeric_limits<Millis>::max();
 
 // Steps come due 1.08–4.32 s after dispatch (limits: accept 0.5 h, handle and verify 2 h).
 constexpr const char* kLadder = R"(escalation:
   ladder:
     accept:
-      - id: "a1"
-        fraction: 0.0007
-        target: "responsible_department"
-      - id: "a2"
-        fraction: 0.0014
-        target: "district_center"
-        light: "yellow"
-      - id: "a3"
-        fraction: 0.0021
-        target: "district_center"
+      - {id: "a1", fraction: 0.0007, target: "responsible_department"}
+      - {id: "a2", fraction: 0.0014, target: "district_center", light: "yellow"}
+      - {id: "a3", fraction: 0.0021, target: "district_center"}
     handle:
-      - id: "h1"
-        fraction: 0.00015
-        target: "responsible_department"
-      - id: "h2"
-        fraction: 0.0003
-        target: "responsible_department"
-        light: "yellow"
-      - id: "h3"
-        fraction: 0.00045
-        target: "district_center"
-        light: "red"
-      - id: "h4"
-        fraction: 0.0006
-        target: "leadership"
-        light: "red"
-        supervision: true
+      - {id: "h1", fraction: 0.00015, target: "responsible_department"}
+      - {id: "h2", fraction: 0.0003, target: "responsible_department", light: "yellow"}
+      - {id: "h3", fraction: 0.00045, target: "district_center", light: "red"}
+      - {id: "h4", fraction: 0.0006, target: "leadership", light: "red", supervision: true}
     verify:
-      - id: "v1"
-        fraction: 0.0002
-        target: "district_center"
-      - id: "v2"
-        fraction: 0.0004
-        target: "district_center"
+      - {id: "v1", fraction: 0.0002, target: "district_center"}
+      - {id: "v2", fraction: 0.0004, target: "district_center"}
 )";
 
 Millis NowMs() {
@@ -90,9 +67,9 @@ Millis NowMs() {
 }
 
 struct Tracked {
-  uint64_t n = 0;        // picks the (category, grid) pair, unique so nothing merges
+  uint64_t n = 0;  // picks the (category, grid) pair, unique so nothing merges
   uint64_t case_id = 0;
-  int acked = 0;         // lifecycle steps acknowledged: 3 dispatched, 4 accepted, 5 resolved, 6 verified
+  int acked = 0;  // lifecycle steps acknowledged: 3 dispatched, 4 accepted, 5 resolved, 6 verified
 };
 
 // One stage clock's run: from its start to the event that stopped it (kOpen: still running).
@@ -104,10 +81,6 @@ struct Round {
 struct Interval {  // the server was up (could fire) within [start, end]
   Millis start, end = kOpen;
 };
-
-const v1::StageClock& ClockOf(const v1::CaseEvent& e, v1::Stage s) {
-  return s == v1::ACCEPT ? e.accept_clock() : s == v1::HANDLE ? e.handle_clock() : e.verify_clock();
-}
 
 class DeadlineKill9Test : public ::testing::Test {
  protected:
@@ -137,15 +110,20 @@ class DeadlineKill9Test : public ::testing::Test {
     ASSERT_FALSE(categories_.empty());
     for (const auto& g : config_->grids()) grids_.push_back(g.code());
     const auto& ladder = config_->escalation().ladder();
-    for (const auto& s : ladder.accept()) offsets_.push_back(std::llround(s.fraction() * 0.5 * kHour));
-    for (const auto& s : ladder.handle()) offsets_.push_back(std::llround(s.fraction() * 2 * kHour));
-    for (const auto& s : ladder.verify()) offsets_.push_back(std::llround(s.fraction() * 2 * kHour));
+    for (const auto& s : ladder.accept())
+      offsets_.push_back(std::llround(s.fraction() * 0.5 * kHour));
+    for (const auto& s : ladder.handle())
+      offsets_.push_back(std::llround(s.fraction() * 2 * kHour));
+    for (const auto& s : ladder.verify())
+      offsets_.push_back(std::llround(s.fraction() * 2 * kHour));
     std::sort(offsets_.begin(), offsets_.end());
     endpoint_ = "tcp://127.0.0.1:" + std::to_string(testing::FreePort());
   }
   void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-    else std::fprintf(stderr, "kept %s for inspection\n", dir_.c_str());
+    if (!HasFailure())
+      fs::remove_all(dir_);
+    else
+      std::fprintf(stderr, "kept %s for inspection\n", dir_.c_str());
   }
 
   std::unique_ptr<ServerProcess> StartServer() {
@@ -191,9 +169,15 @@ class DeadlineKill9Test : public ::testing::Test {
         r->set_description(c.request_id());
         break;
       }
-      case 1: c.mutable_register_()->set_case_id(t.case_id); break;
-      case 2: c.mutable_dispatch()->set_case_id(t.case_id); break;
-      case 3: c.mutable_accept()->set_case_id(t.case_id); break;
+      case 1:
+        c.mutable_register_()->set_case_id(t.case_id);
+        break;
+      case 2:
+        c.mutable_dispatch()->set_case_id(t.case_id);
+        break;
+      case 3:
+        c.mutable_accept()->set_case_id(t.case_id);
+        break;
       case 4:
         c.mutable_resolve()->set_case_id(t.case_id);
         c.mutable_resolve()->add_evidence("photo://" + std::to_string(t.n));
@@ -232,7 +216,8 @@ class DeadlineKill9Test : public ::testing::Test {
   Millis DispatchBatch(std::mt19937& rng) {
     std::vector<Tracked*> moving;
     for (auto& t : cases_)
-      if (t.acked >= 3 && t.acked < 6 && std::bernoulli_distribution(0.3)(rng)) moving.push_back(&t);
+      if (t.acked >= 3 && t.acked < 6 && std::bernoulli_distribution(0.3)(rng))
+        moving.push_back(&t);
     const size_t first = cases_.size();
     for (int i = 0; i < kBatch; ++i) cases_.push_back({next_n_++});
     std::vector<Tracked*> batch;
@@ -271,65 +256,39 @@ class DeadlineKill9Test : public ::testing::Test {
     }
   }
 
+  // A case's stage rounds and the escalations fired in each, keyed (round, step id).
+  struct Fold {
+    std::vector<Round> rounds;
+    std::map<std::tuple<int, std::string>, std::vector<const v1::CaseEvent*>> fired;
+  };
+
   // The rules of the brief, checked on one case's history.
   void CheckCase(const v1::Case& c, const Tracked& t) {
     static const v1::CaseState kState[] = {v1::STATE_UNSPECIFIED, v1::REPORTED, v1::REGISTERED,
                                            v1::DISPATCHED,        v1::ACCEPTED, v1::RESOLVED,
                                            v1::VERIFIED};
-    EXPECT_EQ(c.state(), kState[t.acked]) << "case " << c.id() << ": an acknowledged step is missing";
-    std::vector<Round> rounds;
-    std::map<v1::Stage, int> current;  // stage → index into rounds
-    std::map<std::tuple<int, std::string>, std::vector<const v1::CaseEvent*>> fired;  // (round, step)
-    Millis last_due = 0;
-    int round_of_case = 0;  // dispatches so far: the notice id's round
-    for (const auto& e : c.history()) {
-      if (e.type() == v1::EV_DISPATCHED || e.type() == v1::EV_REWORK || e.type() == v1::EV_REOPENED)
-        ++round_of_case;
-      if (e.has_accept_clock() || e.has_handle_clock() || e.has_verify_clock()) {
-        for (v1::Stage s : {v1::ACCEPT, v1::HANDLE, v1::VERIFY}) {
-          const v1::StageClock& k = ClockOf(e, s);
-          auto it = current.find(s);
-          const bool same = it != current.end() && k.running() && k.started_ms() == rounds[it->second].started;
-          if (it != current.end() && rounds[it->second].end == kOpen && !same) rounds[it->second].end = e.at_ms();
-          if (k.running() && !same) {
-            rounds.push_back({s, k.started_ms(), k.limit_ms()});
-            current[s] = static_cast<int>(rounds.size()) - 1;
-          }
-        }
-      }
-      if (e.type() != v1::EV_ESCALATED) continue;
-      ++escalations_;
-      auto it = current.find(e.stage());
-      ASSERT_NE(it, current.end()) << "case " << c.id() << " escalated a stage that never started";
-      fired[{it->second, e.step_id()}].push_back(&e);
-      EXPECT_GE(e.due_at_ms(), last_due) << "case " << c.id() << ": escalations out of due order";
-      last_due = e.due_at_ms();
-      CheckTiming(e, c.id());
-      if (!e.notify().empty()) {
-        std::string stage = v1::Stage_Name(e.stage());
-        std::transform(stage.begin(), stage.end(), stage.begin(), ::tolower);
-        notices_.insert(SpoolOf(e.notify()) + "/notices/n" + std::to_string(c.id()) + "-" + stage +
-                        "-" + e.step_id() + "-" + std::to_string(round_of_case) + ".json");
-      }
-    }
+    EXPECT_EQ(c.state(), kState[t.acked]) << "case " << c.id() << ": an acknowledged step is lost";
+    Fold fold;
+    FoldHistory(c, fold);
     const auto& ladder = config_->escalation().ladder();
-    for (size_t r = 0; r < rounds.size(); ++r) {
-      const Round& round = rounds[r];
+    for (size_t r = 0; r < fold.rounds.size(); ++r) {
+      const Round& round = fold.rounds[r];
       const auto& steps = round.stage == v1::ACCEPT   ? ladder.accept()
                           : round.stage == v1::HANDLE ? ladder.handle()
                                                       : ladder.verify();
       for (int i = 0; i < steps.size(); ++i) {
-        const Millis due = round.started + std::llround(steps[i].fraction() * static_cast<double>(round.limit));
-        const auto& got = fired[{static_cast<int>(r), steps[i].id()}];
+        const Millis due =
+            round.started + std::llround(steps[i].fraction() * static_cast<double>(round.limit));
+        const auto& got = fold.fired[{static_cast<int>(r), steps[i].id()}];
         const std::string what = "case " + std::to_string(c.id()) + " stage " +
                                  v1::Stage_Name(round.stage) + " step " + steps[i].id() + " due " +
                                  std::to_string(due);
+        const std::string ended = round.end == kOpen ? std::string("is still running")
+                                                     : "ended at " + std::to_string(round.end);
         if (got.size() > 1) ADD_FAILURE() << what << " fired " << got.size() << " times";
         if (due <= round.end && got.empty())
-          ADD_FAILURE() << what << " missed"
-                        << (round.end == kOpen ? std::string(" (stage still running)") : " (stage ended " + std::to_string(round.end) + ")");
-        if (due > round.end && !got.empty())
-          ADD_FAILURE() << what << " fired after its stage ended at " << round.end;
+          ADD_FAILURE() << what << " missed; its stage " << ended;
+        if (due > round.end && !got.empty()) ADD_FAILURE() << what << " fired; its stage " << ended;
         for (const auto* e : got) {
           EXPECT_EQ(e->due_at_ms(), due) << what;
           EXPECT_EQ(e->step_index(), i) << what;
@@ -337,6 +296,105 @@ class DeadlineKill9Test : public ::testing::Test {
         expected_ += due <= round.end ? 1 : 0;
       }
     }
+  }
+
+  // The test's cases have one round per stage (one dispatch, no suspension, no rework), so the
+  // case's own clocks give each stage's start and limit, and a stopped wall clock has consumed
+  // exactly its run: it ended at started_ms + consumed_ms. The events that started and stopped
+  // each stage must agree. Then each escalation is checked for order and timing, and the
+  // notice file it implies is noted.
+  void FoldHistory(const v1::Case& c, Fold& fold) {
+    std::map<v1::Stage, int> current;    // stage → index into fold.rounds
+    std::map<v1::EventType, Millis> at;  // first instant of each event type
+    for (const auto& e : c.history()) at.emplace(e.type(), e.at_ms());
+    const std::tuple<v1::Stage, const v1::StageClock&, v1::EventType, v1::EventType> stages[] = {
+        {v1::ACCEPT, c.accept_clock(), v1::EV_DISPATCHED, v1::EV_ACCEPTED},
+        {v1::HANDLE, c.handle_clock(), v1::EV_DISPATCHED, v1::EV_RESOLVED},
+        {v1::VERIFY, c.verify_clock(), v1::EV_RESOLVED, v1::EV_VERIFIED}};
+    for (const auto& [stage, k, begins, ends] : stages) {
+      if (k.started_ms() == 0) continue;
+      const Millis end = k.running() ? kOpen : k.started_ms() + k.consumed_ms();
+      EXPECT_FALSE(k.working()) << "case " << c.id() << ": the test's limits are wall time";
+      EXPECT_EQ(k.started_ms(), at[begins]) << "case " << c.id() << " " << v1::Stage_Name(stage);
+      EXPECT_EQ(end, at.count(ends) ? at[ends] : kOpen)
+          << "case " << c.id() << " " << v1::Stage_Name(stage);
+      fold.rounds.push_back({stage, k.started_ms(), k.limit_ms(), end});
+      current[stage] = static_cast<int>(fold.rounds.size()) - 1;
+    }
+    Millis last_due = 0;
+    for (const auto& e : c.history()) {
+      if (e.type() != v1::EV_ESCALATED) continue;
+      ++escalations_;
+      auto it = current.find(e.stage());
+      ASSERT_NE(it, current.end()) << "case " << c.id() << " escalated a stage never started";
+      fold.fired[{it->second, e.step_id()}].push_back(&e);
+      EXPECT_GE(e.due_at_ms(), last_due) << "case " << c.id() << ": escalations out of due order";
+      last_due = e.due_at_ms();
+      CheckTiming(e, c.id());
+      if (e.notify().empty()) continue;
+      std::string stage = v1::Stage_Name(e.stage());
+      std::transform(stage.begin(), stage.end(), stage.begin(), ::tolower);
+      notices_.insert(SpoolOf(e.notify()) + "/notices/n" + std::to_string(c.id()) + "-" + stage +
+                      "-" + e.step_id() + "-" + std::to_string(c.dispatch_count()) + ".json");
+    }
+  }
+
+  // One cycle: start the server (and sometimes crash the restart itself, while the backlog due
+  // during the downtime fires), dispatch a batch, kill just before, during or just after the
+  // burst of one of its steps.
+  void Cycle(int cycle, std::mt19937& rng) {
+    static const char* kModes[] = {"before", "during", "after"};
+    const Millis started = NowMs();
+    auto server = StartServer();
+    ASSERT_TRUE(server) << "cycle " << cycle << ": server did not start; see " << dir_
+                        << "/server.log";
+    const bool twice = std::bernoulli_distribution(0.3)(rng);
+    if (twice) {
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(rng)));
+      KillServer(*server);
+      ++double_kills_;
+      server = StartServer();
+      ASSERT_TRUE(server) << "cycle " << cycle << ": restart failed";
+    }
+    const Millis dispatched = DispatchBatch(rng);
+    if (HasFatalFailure()) return;
+    ASSERT_GT(dispatched, 0);
+    last_dispatch_ = dispatched;
+    const int mode = std::uniform_int_distribution<int>(0, 2)(rng);
+    const Millis step =
+        dispatched + offsets_[std::uniform_int_distribution<size_t>(0, offsets_.size() - 1)(rng)];
+    const Millis kill_at = mode == 0   ? step - std::uniform_int_distribution<int>(1, 50)(rng)
+                           : mode == 1 ? step + std::uniform_int_distribution<int>(0, 4)(rng)
+                                       : step + std::uniform_int_distribution<int>(5, 300)(rng);
+    std::this_thread::sleep_until(
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(kill_at)));
+    KillServer(*server);
+    std::printf("  cycle %2d: up after %lld ms%s; killed %s the step at +%lld ms (%+lld ms)\n",
+                cycle, static_cast<long long>(dispatched - started),
+                twice ? " (killed once within 100 ms)" : "", kModes[mode],
+                static_cast<long long>(step - dispatched), static_cast<long long>(kill_at - step));
+  }
+
+  // Each escalation's notice reached its target's spool, and no notice exists for a step that
+  // did not fire (a fire lost at a kill must not have been delivered).
+  void CheckNoticesSpooled() {
+    std::set<std::string> spooled;
+    for (const Millis until = NowMs() + 30000; NowMs() < until;) {
+      spooled = SpooledNotices();
+      if (std::includes(spooled.begin(), spooled.end(), notices_.begin(), notices_.end())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::vector<std::string> missing, phantom;
+    std::set_difference(notices_.begin(), notices_.end(), spooled.begin(), spooled.end(),
+                        std::back_inserter(missing));
+    std::set_difference(spooled.begin(), spooled.end(), notices_.begin(), notices_.end(),
+                        std::back_inserter(phantom));
+    EXPECT_TRUE(missing.empty()) << missing.size() << " notices never delivered, e.g. "
+                                 << missing.front();
+    EXPECT_TRUE(phantom.empty()) << phantom.size() << " notices of steps that never fired, e.g. "
+                                 << phantom.front();
+    std::printf("deadline_kill9: %zu notices delivered\n", spooled.size());
   }
 
   std::string SpoolOf(const std::string& department) const {
@@ -367,7 +425,8 @@ class DeadlineKill9Test : public ::testing::Test {
   std::vector<Interval> up_;
   std::deque<Tracked> cases_;  // a deque: Tracked* stay valid as batches are added
   uint64_t next_n_ = 0, escalations_ = 0, expected_ = 0, refired_ = 0;
-  Millis max_late_ = 0;
+  Millis max_late_ = 0, last_dispatch_ = 0;
+  int double_kills_ = 0;
 };
 
 TEST_F(DeadlineKill9Test, NoStepMissedNoneFiredTwiceAcrossKillNine) {
@@ -376,47 +435,19 @@ TEST_F(DeadlineKill9Test, NoStepMissedNoneFiredTwiceAcrossKillNine) {
   const char* seed_env = std::getenv("CASEBUS_DEADLINE_KILL9_SEED");
   const unsigned seed = seed_env ? static_cast<unsigned>(std::strtoul(seed_env, nullptr, 10))
                                  : std::random_device{}();
-  std::printf("deadline_kill9: %d cycles, seed %u (CASEBUS_DEADLINE_KILL9_SEED replays)\n", cycles, seed);
+  std::printf("deadline_kill9: %d cycles, seed %u (CASEBUS_DEADLINE_KILL9_SEED replays)\n", cycles,
+              seed);
   ASSERT_LE(static_cast<size_t>(cycles) * kBatch, categories_.size() * grids_.size());
   std::mt19937 rng(seed);
-  const char* kModes[] = {"before", "during", "after"};
-  int double_kills = 0;
-  Millis last_dispatch = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
-    const Millis started = NowMs();
-    auto server = StartServer();
-    ASSERT_TRUE(server) << "cycle " << cycle << ": server did not start; see " << dir_ << "/server.log";
-    const bool twice = std::bernoulli_distribution(0.3)(rng);
-    if (twice) {
-      // Crash the restart itself, while the backlog due during the downtime fires.
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(rng)));
-      KillServer(*server);
-      ++double_kills;
-      server = StartServer();
-      ASSERT_TRUE(server) << "cycle " << cycle << ": restart failed";
-    }
-    const Millis dispatched = DispatchBatch(rng);
+    Cycle(cycle, rng);
     ASSERT_FALSE(HasFatalFailure());
-    ASSERT_GT(dispatched, 0);
-    last_dispatch = dispatched;
-    // Kill relative to one of the batch's step instants: just before, during the burst, after.
-    const int mode = std::uniform_int_distribution<int>(0, 2)(rng);
-    const Millis step = dispatched + offsets_[std::uniform_int_distribution<size_t>(0, offsets_.size() - 1)(rng)];
-    const Millis kill_at = mode == 0   ? step - std::uniform_int_distribution<int>(1, 50)(rng)
-                           : mode == 1 ? step + std::uniform_int_distribution<int>(0, 4)(rng)
-                                       : step + std::uniform_int_distribution<int>(5, 300)(rng);
-    std::this_thread::sleep_until(std::chrono::system_clock::time_point(std::chrono::milliseconds(kill_at)));
-    KillServer(*server);
-    std::printf("  cycle %2d: up after %lld ms%s; killed %s the step at +%lld ms (%+lld ms)\n", cycle,
-                static_cast<long long>(dispatched - started), twice ? " (killed once within 100 ms)" : "",
-                kModes[mode], static_cast<long long>(step - dispatched),
-                static_cast<long long>(kill_at - step));
   }
 
   // The last run: wait until every step the test scheduled is due and fired.
   auto server = StartServer();
   ASSERT_TRUE(server);
-  const Millis all_due = last_dispatch + offsets_.back();
+  const Millis all_due = last_dispatch_ + offsets_.back();
   v1::Request status;
   status.set_version(1);
   status.mutable_query()->mutable_status();
@@ -440,26 +471,14 @@ TEST_F(DeadlineKill9Test, NoStepMissedNoneFiredTwiceAcrossKillNine) {
     ASSERT_EQ(r.query().code(), v1::OK) << "case " << t.case_id;
     CheckCase(r.query().found(), t);
   }
-  std::printf("deadline_kill9: %zu cases, %llu escalations (%llu due before their stage ended), "
-              "%llu due while a killed run was up but durable only after restart, %d double "
-              "kills, latest firing %lld ms after due or restart\n",
-              cases_.size(), static_cast<unsigned long long>(escalations_),
-              static_cast<unsigned long long>(expected_), static_cast<unsigned long long>(refired_),
-              double_kills, static_cast<long long>(max_late_));
-  // Each escalation's notice reached its target's spool, and no notice exists for a step that
-  // did not fire (a fire lost at a kill must not have been delivered).
-  std::set<std::string> spooled;
-  for (const Millis until = NowMs() + 30000; NowMs() < until;) {
-    spooled = SpooledNotices();
-    if (std::includes(spooled.begin(), spooled.end(), notices_.begin(), notices_.end())) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  std::vector<std::string> missing, phantom;
-  std::set_difference(notices_.begin(), notices_.end(), spooled.begin(), spooled.end(), std::back_inserter(missing));
-  std::set_difference(spooled.begin(), spooled.end(), notices_.begin(), notices_.end(), std::back_inserter(phantom));
-  EXPECT_TRUE(missing.empty()) << missing.size() << " notices never delivered, e.g. " << missing.front();
-  EXPECT_TRUE(phantom.empty()) << phantom.size() << " notices of steps that never fired, e.g. " << phantom.front();
-  std::printf("deadline_kill9: %zu notices delivered\n", spooled.size());
+  std::printf(
+      "deadline_kill9: %zu cases, %llu escalations (%llu due before their stage ended), "
+      "%llu due while a killed run was up but durable only after restart, %d double "
+      "kills, latest firing %lld ms after due or restart\n",
+      cases_.size(), static_cast<unsigned long long>(escalations_),
+      static_cast<unsigned long long>(expected_), static_cast<unsigned long long>(refired_),
+      double_kills_, static_cast<long long>(max_late_));
+  CheckNoticesSpooled();
   EXPECT_EQ(escalations_, expected_);
   EXPECT_GT(expected_, 2 * cases_.size()) << "too few steps came due to test anything";
   EXPECT_EQ(server->Terminate(), 0) << "SIGTERM should stop cleanly";
@@ -480,14 +499,19 @@ TEST_F(DeadlineKill9Test, CheckerCatchesDoubleMissedEarlyAndLateSteps) {
     e->set_at_ms(at);
     return e;
   };
-  auto* d = add(v1::EV_DISPATCHED, t0);
-  for (auto [k, limit] : {std::pair{d->mutable_accept_clock(), kHour / 2}, {d->mutable_handle_clock(), 2 * kHour}}) {
+  add(v1::EV_DISPATCHED, t0);
+  c.set_dispatch_count(1);
+  for (auto [k, limit] :
+       {std::pair{c.mutable_accept_clock(), kHour / 2}, {c.mutable_handle_clock(), 2 * kHour}}) {
     k->set_running(true);
     k->set_started_ms(t0);
     k->set_anchor_ms(t0);
     k->set_limit_ms(limit);
   }
-  d->mutable_verify_clock();
+  // Accepted at +2300: the accept clock stopped, having consumed its 2.3 s.
+  c.mutable_accept_clock()->set_running(false);
+  c.mutable_accept_clock()->set_anchor_ms(0);
+  c.mutable_accept_clock()->set_consumed_ms(2300);
   const auto& ladder = config_->escalation().ladder();
   auto fire = [&](v1::Stage stage, int index, Millis at) {
     const auto& step = stage == v1::ACCEPT ? ladder.accept(index) : ladder.handle(index);
@@ -502,11 +526,7 @@ TEST_F(DeadlineKill9Test, CheckerCatchesDoubleMissedEarlyAndLateSteps) {
   fire(v1::HANDLE, 0, t0 + 1085);  // twice
   fire(v1::ACCEPT, 0, t0 + 1200);  // early: due at +1260
   // h2, due at +2160, never fires
-  auto* accepted = add(v1::EV_ACCEPTED, t0 + 2300);
-  *accepted->mutable_accept_clock() = d->accept_clock();
-  accepted->mutable_accept_clock()->set_running(false);
-  *accepted->mutable_handle_clock() = d->handle_clock();
-  accepted->mutable_verify_clock();
+  add(v1::EV_ACCEPTED, t0 + 2300);
   fire(v1::ACCEPT, 1, t0 + 2520);  // after the accept stage ended at +2300
   fire(v1::HANDLE, 2, t0 + 3240);
   fire(v1::HANDLE, 3, t0 + 4320);
@@ -517,21 +537,21 @@ TEST_F(DeadlineKill9Test, CheckerCatchesDoubleMissedEarlyAndLateSteps) {
         ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
     CheckCase(c, Tracked{0, 7, 4});
   }
-  auto count = [&](const std::string& what) {
+  auto count = [&](const std::string& a, const std::string& b) {
     int n = 0;
-    for (int i = 0; i < failures.size(); ++i)
-      n += std::string(failures.GetTestPartResult(i).message()).find(what) != std::string::npos;
+    for (int i = 0; i < failures.size(); ++i) {
+      const std::string m = failures.GetTestPartResult(i).message();
+      n += m.find(a) != std::string::npos && m.find(b) != std::string::npos;
+    }
     return n;
   };
-  EXPECT_EQ(count("step h1 due"), 1) << "h1 fired twice";
-  EXPECT_EQ(count(" fired 2 times"), 1);
-  EXPECT_EQ(count("step h2 due"), 1);
-  EXPECT_EQ(count(" missed"), 1);
-  EXPECT_EQ(count("a1 fired early"), 1);
-  EXPECT_EQ(count("step a2 due"), 1);
-  EXPECT_EQ(count("after its stage ended"), 1);
+  EXPECT_EQ(count("step h1 due", " fired 2 times"), 1);
+  EXPECT_EQ(count("step h2 due", " missed; its stage is still running"), 1);
+  EXPECT_EQ(count("a1 fired early", ""), 1);
+  EXPECT_EQ(count("step a2 due", " fired; its stage ended at"), 1);
   EXPECT_EQ(failures.size(), 4);
-  for (int i = 0; i < failures.size(); ++i) std::printf("  caught: %s\n", failures.GetTestPartResult(i).message());
+  for (int i = 0; i < failures.size(); ++i)
+    std::printf("  caught: %s\n", failures.GetTestPartResult(i).message());
 }
 
 }  // namespace
