@@ -11,7 +11,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     v1::Case& c = cases_[e.case_id()];
     c = e.reported();
     next_case_id_ = std::max(next_case_id_, e.case_id() + 1);
-    deduper_.Add(c);
+    deduper_.Add(c, e.at_ms(), [this](uint64_t id) { return Find(id); });
     v1::CaseEvent* h = c.add_history();
     *h = e;
     h->clear_reported();  // the fields above the history already hold it

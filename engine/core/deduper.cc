@@ -63,13 +63,18 @@ uint64_t Deduper::GridKey(std::string_view category, std::string_view grid) {
   return Mix(HashBytes(category), HashBytes(grid));
 }
 
-void Deduper::Add(const v1::Case& c) {
+void Deduper::Add(const v1::Case& c, Millis now,
+                  const std::function<const v1::Case*(uint64_t)>& lookup) {
+  auto add = [&](std::vector<uint64_t>& ids) {
+    if (ids.size() >= 8 && (ids.size() & (ids.size() - 1)) == 0) Prune(ids, now, lookup);
+    ids.push_back(c.id());
+  };
   // Every case is findable by grid (for reports without coordinates); those with
   // coordinates also by cell.
-  by_grid_[GridKey(c.category(), c.place().grid())].push_back(c.id());
+  add(by_grid_[GridKey(c.category(), c.place().grid())]);
   if (c.place().has_coordinates()) {
     auto [y, x] = Cell(c.place().lat(), c.place().lon());
-    by_cell_[CellKey(c.category(), y, x)].push_back(c.id());
+    add(by_cell_[CellKey(c.category(), y, x)]);
   }
 }
 

@@ -27,8 +27,10 @@ class Deduper {
   // ref_lat: a latitude near the city, fixes the longitude cell width.
   Deduper(const v1::DedupPolicy& policy, double ref_lat);
 
-  // Remembers a newly reported case as a candidate for later reports.
-  void Add(const v1::Case& c);
+  // Remembers a newly reported case as a candidate for later reports. Buckets are pruned as
+  // they grow (at sizes 8, 16, 32, ...), so entries of cases that can never match again do not
+  // pile up where no lookup comes by.
+  void Add(const v1::Case& c, Millis now, const std::function<const v1::Case*(uint64_t)>& lookup);
 
   // lookup: case id → the case, or nullptr when unknown. Returns the id of the open case the
   // report duplicates (the nearest; the earliest on ties), or 0.

@@ -47,7 +47,10 @@ class DeduperTest : public ::testing::Test {
       c.mutable_place()->set_has_coordinates(true);
     }
     cases_[c.id()] = c;
-    deduper_.Add(c);
+    deduper_.Add(c, reported_at, [this](uint64_t id) -> const v1::Case* {
+      auto it = cases_.find(id);
+      return it == cases_.end() ? nullptr : &it->second;
+    });
     return c.id();
   }
   uint64_t Find(std::string_view category, std::string_view grid, double lat, double lon,
@@ -243,6 +246,19 @@ TEST_F(DuplicateReportTest, ReopenedCaseAttractsDuplicatesAgain) {
   EXPECT_TRUE(original.result.merged());
   EXPECT_EQ(original.result.case_id(), a);
   EXPECT_EQ(replayed.result.case_id(), original.result.case_id());
+}
+
+// Adding prunes a bucket each time it doubles (by_grid_ buckets used to grow without bound
+// under reports with coordinates): voided cases drop out, and the open case that can still
+// match must survive every prune, by cell and by grid.
+TEST_F(DeduperTest, PruningOnAddKeepsWhatCanStillMatch) {
+  for (int i = 0; i < 64; ++i) {
+    const uint64_t id = Add(kDrainClog, kGridA1, 31.3, 120.6);
+    cases_[id].set_state(v1::VOIDED);
+  }
+  const uint64_t open = Add(kDrainClog, kGridA1, 31.3, 120.6);
+  EXPECT_EQ(Find(kDrainClog, kGridA1, 31.3, 120.6), open);
+  EXPECT_EQ(Find(kDrainClog, kGridA1, std::nan(""), 0), open);
 }
 
 }  // namespace
