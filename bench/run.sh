@@ -6,6 +6,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${CASEBUS_BUILD_DIR:-build}
 
+MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)"
+
+# append_results TITLE MACHINE_NOTE COMMAND_NOTE OUTPUT_FILE: one section of bench/RESULTS.md.
+append_results() {
+  {
+    echo
+    echo "## $1 — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+    echo
+    echo "Machine: $MACHINE$2"
+    echo "Command: $3"
+    echo
+    echo '```'
+    cat "$4"
+    echo '```'
+  } >> bench/RESULTS.md
+  rm -f "$4"
+  echo "appended to bench/RESULTS.md"
+}
+
 # bench/run.sh timers [--runs N]: escalation timers at 1M, 2M and 4M open cases (4M is skipped,
 # with the numbers, when it cannot fit in memory), then 1M with twice the steps due.
 if [ "${1:-}" = "timers" ]; then
@@ -21,19 +40,10 @@ if [ "${1:-}" = "timers" ]; then
     "$BIN" --runs "$RUNS" $args | tee -a "$out"
     echo >> "$out"
   done
-  {
-    echo
-    echo "## timer_bench — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- engine protos || echo ' + uncommitted changes in engine/ or protos/')"
-    echo
-    echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r). Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; CPU time is this thread's own)."
-    echo "Command: \`bench/run.sh timers --runs $RUNS\` (in-process CaseMachine on the sample city, no store; see bench/timer_bench.cc)."
-    echo
-    echo '```'
-    cat "$out"
-    echo '```'
-  } >> bench/RESULTS.md
-  rm -f "$out"
-  echo "appended to bench/RESULTS.md"
+  append_results "timer_bench$(git diff --quiet HEAD -- engine protos || echo ' (uncommitted changes in engine/ or protos/)')" \
+    ". Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; CPU time is this thread's own)." \
+    "\`bench/run.sh timers --runs $RUNS\` (in-process CaseMachine on the sample city, no store; see bench/timer_bench.cc)." \
+    "$out"
   exit 0
 fi
 RUNS=5
@@ -52,16 +62,7 @@ run --clients 4 --window 16 --frame 20 --seconds 10     # gateways: 20 commands 
 run --clients 4 --window 64 --frame 1 --seconds 10      # fewer requests in flight: latency-bound
 run --clients 8 --window 128 --frame 1 --seconds 10 --no-sync   # reference: no fsync (never in production)
 
-{
-  echo
-  echo "## e2e_throughput — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
-  echo
-  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r); RocksDB $(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null)."
-  echo "Command: \`bench/run.sh --runs $RUNS\` (server and clients share the 2 cores)."
-  echo
-  echo '```'
-  cat "$out"
-  echo '```'
-} >> bench/RESULTS.md
-rm -f "$out"
-echo "appended to bench/RESULTS.md"
+append_results e2e_throughput \
+  "; RocksDB $(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null)." \
+  "\`bench/run.sh --runs $RUNS\` (server and clients share the 2 cores)." \
+  "$out"
