@@ -220,13 +220,16 @@ class TimerBench {
   }
 
   size_t timers() const { return m_->scheduled_timers(); }
+  size_t remembered_requests() const { return m_->remembered_requests(); }
+  double request_window_hours() const { return cfg_->intake().request_id_window_hours(); }
   // Protobuf's own estimate of one open case's v1::Case (fields and history), averaged.
   double CaseProtoBytes() const {
     size_t n = 0, bytes = 0;
-    for (const auto& [id, c] : m_->cases()) {
-      bytes += c.SpaceUsedLong();
-      if (++n == 10'000) break;
-    }
+    m_->ForEachCase([&](const v1::Case& c) {
+      if (n == 10'000) return;
+      bytes += c.SpaceUsedLong() + m_->HistoryBytes(c.id());
+      ++n;
+    });
     return n ? static_cast<double>(bytes) / static_cast<double>(n) : 0;
   }
 
@@ -354,11 +357,14 @@ SizeResult MeasureSize(const Options& o, uint64_t n) {
   }
   result.timers = bench.timers();
   std::printf(
-      "  N=%llu: %.0f s to create, %.0f bytes/open case (v1::Case with its history: %.0f), "
-      "%llu timers, %llu steps fired before the day\n",
+      "  N=%llu: %.0f s to create, %.0f bytes/open case (v1::Case with its encoded history: "
+      "%.0f), %llu timers, %llu steps fired before the day, %llu request ids remembered "
+      "(the last %.0f h of the 42 days)\n",
       static_cast<unsigned long long>(n), result.setup_s, result.bytes_per_case,
       bench.CaseProtoBytes(), static_cast<unsigned long long>(result.timers),
-      static_cast<unsigned long long>(result.setup_fired));
+      static_cast<unsigned long long>(result.setup_fired),
+      static_cast<unsigned long long>(bench.remembered_requests()),
+      bench.request_window_hours());
   for (int r = 0; r < o.runs; ++r) {
     if (r > 0) bench.NextRun(r - 1);
     result.run[r] = bench.Day();

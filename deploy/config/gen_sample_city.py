@@ -734,7 +734,8 @@ def build():
         "assets": build_assets(rng, grids),
         "dedup": {"radius_m": 50, "window_hours": 24},
         "intake": {"queue_capacity": 65536, "max_frame_bytes": 1048576,
-                   "max_commands_per_frame": 1000, "max_batch": 4096},
+                   "max_commands_per_frame": 1000, "max_batch": 4096,
+                   "request_id_window_hours": 168},
         "escalation": build_escalation(),
     }
     return cfg, groups, bounds

@@ -89,6 +89,7 @@ void ApplyDefaults(CityConfig& config) {
   if (intake.max_frame_bytes() == 0) intake.set_max_frame_bytes(1 << 20);
   if (intake.max_commands_per_frame() == 0) intake.set_max_commands_per_frame(1000);
   if (intake.max_batch() == 0) intake.set_max_batch(4096);
+  if (intake.request_id_window_hours() == 0) intake.set_request_id_window_hours(168);
   ApplyLadderDefaults(*config.mutable_escalation()->mutable_ladder());
 }
 

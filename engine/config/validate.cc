@@ -304,6 +304,13 @@ void CityChecker::CheckDedup() {
   if (!(dedup.window_hours() >= 0)) {
     Report("dedup.window_hours", "must be >= 0, got " + Number(dedup.window_hours()));
   }
+  // 0 means the default (168). Retries may come a day late (a gateway's outage, a weekend):
+  // less than 24 h would let such a retry apply twice.
+  const double window = config_.intake().request_id_window_hours();
+  if (window != 0 && !(window >= 24 && window <= 24 * 366)) {
+    Report("intake.request_id_window_hours",
+           "must be between 24 and 8784 (one year), got " + Number(window));
+  }
 }
 
 void Validate(const casebus::v1::CityConfig& config, const SourceLines& lines, Problems& problems) {

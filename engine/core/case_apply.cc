@@ -8,18 +8,16 @@ namespace casebus::core {
 
 void CaseMachine::Apply(const v1::CaseEvent& e) {
   if (e.type() == v1::EV_REPORTED) {
-    v1::Case& c = cases_[e.case_id()];
-    c = e.reported();
+    Stored& s = cases_[e.case_id()];
+    s.fields = e.reported();
     next_case_id_ = std::max(next_case_id_, e.case_id() + 1);
-    deduper_.Add(c, e.at_ms(), [this](uint64_t id) { return Find(id); });
-    v1::CaseEvent* h = c.add_history();
-    *h = e;
-    h->clear_reported();  // the fields above the history already hold it
+    deduper_.Add(s.fields, e.at_ms(), [this](uint64_t id) { return Find(id); });
+    AppendHistory(s.history, e);
     return;
   }
   auto it = cases_.find(e.case_id());
   if (it == cases_.end()) return;  // cannot happen for events this machine decided
-  v1::Case& c = it->second;
+  v1::Case& c = it->second.fields;
   if (e.has_accept_clock() || e.has_handle_clock() || e.has_verify_clock()) {
     // The clock rules were applied when the event was decided (case_clocks.cc).
     *c.mutable_accept_clock() = e.accept_clock();
@@ -159,20 +157,16 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     default:
       break;
   }
-  v1::CaseEvent* h = c.add_history();
-  *h = e;
-  // The clocks are the case's own fields now; the history keeps what people read.
-  h->clear_accept_clock();
-  h->clear_handle_clock();
-  h->clear_verify_clock();
+  AppendHistory(it->second.history, e);
 }
 
-v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, std::string reason) const {
+v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, Millis issued_at,
+                                         std::string reason) const {
   v1::WorkOrder w;
   w.set_id(c.work_order_id());
   w.set_case_id(c.id());
   w.set_department(c.department());
-  w.set_issued_at_ms(c.history(c.history_size() - 1).at_ms());
+  w.set_issued_at_ms(issued_at);
   w.set_accept_deadline_ms(c.accept_deadline_ms());
   w.set_handle_deadline_ms(c.handle_deadline_ms());
   w.set_category(c.category());

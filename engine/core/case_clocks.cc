@@ -141,7 +141,7 @@ void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   std::array<std::optional<TimerKey>, 4> before;
   if (const v1::Case* c = Find(e.case_id())) before = NextKeys(*c);
   Apply(e);
-  const v1::Case& updated = cases_.at(e.case_id());
+  const v1::Case& updated = cases_.at(e.case_id()).fields;
   const auto after = NextKeys(updated);
   ledger_.Move(counted, Ledger::Of(&updated));
   supervisions_open_ += (updated.supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);

@@ -1,6 +1,7 @@
 #include "engine/core/case_machine.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "engine/core/command_check.h"
 
@@ -71,13 +72,62 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
   for (const auto& c : config_->categories()) categories_[c.code()] = &c;
   for (const auto& d : config_->departments()) departments_[d.id()] = &d;
   for (const auto& g : config_->grids()) grids_[g.code()] = true;
-  requests_.reserve(1 << 20);
-  cases_.reserve(1 << 18);
+  const double window_hours = config_->intake().request_id_window_hours();
+  request_window_ms_ = static_cast<Millis>(window_hours * 3'600'000.0);
+  requests_.reserve(1 << 16);
+  cases_.reserve(1 << 16);
 }
 
 const v1::Case* CaseMachine::Find(uint64_t id) const {
   auto it = cases_.find(id);
-  return it == cases_.end() ? nullptr : &it->second;
+  return it == cases_.end() ? nullptr : &it->second.fields;
+}
+
+std::optional<v1::Case> CaseMachine::CaseWithHistory(uint64_t id) const {
+  auto it = cases_.find(id);
+  if (it == cases_.end()) return std::nullopt;
+  v1::Case c = it->second.fields;
+  // Only field-34 entries this machine encoded: parsing cannot fail short of memory damage.
+  if (!c.MergeFromString(it->second.history)) c.clear_history();
+  return c;
+}
+
+size_t CaseMachine::HistoryBytes(uint64_t id) const {
+  auto it = cases_.find(id);
+  return it == cases_.end() ? 0 : it->second.history.capacity();
+}
+
+void CaseMachine::AppendHistory(std::string& history, const v1::CaseEvent& e) {
+  // The report's fields live on the case, and the clocks are the case's own fields: the
+  // history keeps what people read.
+  const bool trim = e.has_reported() || e.has_accept_clock() || e.has_handle_clock() ||
+                    e.has_verify_clock();
+  v1::CaseEvent trimmed;
+  if (trim) {
+    trimmed = e;
+    trimmed.clear_reported();
+    trimmed.clear_accept_clock();
+    trimmed.clear_handle_clock();
+    trimmed.clear_verify_clock();
+  }
+  const v1::CaseEvent& h = trim ? trimmed : e;
+  constexpr uint32_t kTag = (34u << 3) | 2u;  // Case.history, length-delimited
+  auto varint = [&history](uint64_t v) {
+    while (v >= 0x80) {
+      history.push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    history.push_back(static_cast<char>(v));
+  };
+  varint(kTag);
+  varint(h.ByteSizeLong());
+  h.AppendToString(&history);
+}
+
+int32_t CaseMachine::DepartmentIndex(const std::string& id) {
+  auto [it, added] = department_index_.try_emplace(id, static_cast<int32_t>(departments_by_index_.size()));
+  if (added) departments_by_index_.push_back(id);
+  return it->second;
 }
 
 const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const {
@@ -133,6 +183,7 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
   bytes.clear();
   cmd.AppendToString(&bytes);
   const uint64_t hash = PayloadHash(bytes);
+  ForgetOldRequests(now);
   if (auto it = requests_.find(cmd.request_id()); it != requests_.end() && !cmd.request_id().empty()) {
     if (it->second.payload_hash != hash) {
       fx.result.set_code(v1::ALREADY_EXISTS);
@@ -144,8 +195,11 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
     fx.result.set_code(v1::OK);
     fx.result.set_case_id(it->second.case_id);
     fx.result.set_merged(it->second.merged);
-    fx.result.set_department(it->second.department);
-    fx.result.set_work_order_id(it->second.work_order_id);
+    if (it->second.department >= 0)
+      fx.result.set_department(departments_by_index_[static_cast<size_t>(it->second.department)]);
+    if (it->second.work_order_case != 0)
+      fx.result.set_work_order_id(std::to_string(it->second.work_order_case) + "-" +
+                                  std::to_string(it->second.work_order_n));
     fx.result.set_duplicate(true);
     fx.result.set_message("already applied");
     return fx;
@@ -165,11 +219,11 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
   AttachClocks(events, now);
   for (auto& e : events) {
     ApplyScheduled(e);
-    const v1::Case& c = cases_.at(e.case_id());
+    const v1::Case& c = cases_.at(e.case_id()).fields;
     switch (e.type()) {
-      case v1::EV_DISPATCHED: fx.work_orders.push_back(MakeWorkOrder(c, "dispatch")); break;
-      case v1::EV_REWORK: fx.work_orders.push_back(MakeWorkOrder(c, "rework")); break;
-      case v1::EV_REOPENED: fx.work_orders.push_back(MakeWorkOrder(c, "reopen")); break;
+      case v1::EV_DISPATCHED: fx.work_orders.push_back(MakeWorkOrder(c, now, "dispatch")); break;
+      case v1::EV_REWORK: fx.work_orders.push_back(MakeWorkOrder(c, now, "rework")); break;
+      case v1::EV_REOPENED: fx.work_orders.push_back(MakeWorkOrder(c, now, "reopen")); break;
       default: break;
     }
     *fx.record.add_events() = std::move(e);
@@ -198,14 +252,40 @@ void CaseMachine::Replay(const v1::JournalRecord& r) {
 }
 
 void CaseMachine::Remember(const v1::JournalRecord& r) {
+  ForgetOldRequests(r.at_ms());
   if (r.request_id().empty()) return;
-  RequestEntry entry{r.payload_hash(), r.result_case_id(), r.merged(), {}, {}};
+  RequestEntry entry;
+  entry.payload_hash = r.payload_hash();
+  entry.case_id = r.result_case_id();
+  entry.merged = r.merged();
   for (const auto& e : r.events()) {
     if (e.work_order_id().empty()) continue;
-    entry.work_order_id = e.work_order_id();
-    if (const v1::Case* c = Find(e.case_id())) entry.department = c->department();
+    // Work order ids are "<case>-<n>", made by this machine (DecideDispatch and the rework
+    // and reopen rules), so they parse.
+    const std::string& w = e.work_order_id();
+    const size_t dash = w.rfind('-');
+    if (dash == std::string::npos) continue;
+    uint64_t wo_case = 0;
+    uint32_t wo_n = 0;
+    const char* b = w.data();
+    if (std::from_chars(b, b + dash, wo_case).ec != std::errc() ||
+        std::from_chars(b + dash + 1, b + w.size(), wo_n).ec != std::errc())
+      continue;
+    entry.work_order_case = wo_case;
+    entry.work_order_n = wo_n;
+    if (const v1::Case* c = Find(e.case_id())) entry.department = DepartmentIndex(c->department());
   }
-  requests_[r.request_id()] = std::move(entry);
+  auto [it, added] = requests_.insert_or_assign(r.request_id(), entry);
+  if (added) request_order_.emplace_back(r.at_ms(), &it->first);
+}
+
+void CaseMachine::ForgetOldRequests(Millis now) {
+  if (request_window_ms_ <= 0) return;  // 0: remember for ever
+  while (!request_order_.empty() && request_order_.front().first < now - request_window_ms_) {
+    if (auto it = requests_.find(*request_order_.front().second); it != requests_.end())
+      requests_.erase(it);
+    request_order_.pop_front();
+  }
 }
 
 Status CaseMachine::DecideReport(const v1::Command& cmd, Millis now, Events& out,
@@ -245,7 +325,7 @@ Status CaseMachine::DecideReport(const v1::Command& cmd, Millis now, Events& out
   const uint64_t dup =
       deduper_.FindDuplicate(c, now, [this](uint64_t id) { return Find(id); });
   if (dup != 0) {
-    const v1::Case& existing = cases_.at(dup);
+    const v1::Case& existing = cases_.at(dup).fields;
     auto e = NewEvent(v1::EV_ABSORBED, existing, now, cmd.actor());
     *e.mutable_reporter() = reporter;
     e.set_report_count(1);

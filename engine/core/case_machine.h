@@ -6,9 +6,14 @@
 //
 // Pure: no I/O and no clock; time comes in as `now`. Owned by one shard thread; not
 // thread-safe. Invariants: every case's fields equal the fold of its history; request ids map
-// to the result of the command that first used them.
+// to the result of the command that first used them, for at least the config's
+// intake.request_id_window_hours.
+//
+// Memory: a case's live fields stay a v1::Case; its history (read only by people and tests)
+// is kept encoded, a few dozen bytes per event, and decoded by CaseWithHistory.
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -61,21 +66,45 @@ class CaseMachine {
   std::vector<TimerKey> ScheduledTimers() const { return timers_.All(); }
   v1::QueryResult Answer(const v1::Query& query, Millis now) const;
 
+  // The case's fields, without its history (history_size() is 0); nullptr when unknown.
   const v1::Case* Find(uint64_t id) const;
-  const std::unordered_map<uint64_t, v1::Case>& cases() const { return cases_; }
+  // The case with its history decoded; nullopt when unknown.
+  std::optional<v1::Case> CaseWithHistory(uint64_t id) const;
+  size_t case_count() const { return cases_.size(); }
+  // Calls f(case) for every case, history not included, in no particular order.
+  template <typename F>
+  void ForEachCase(F&& f) const {
+    for (const auto& [id, s] : cases_) f(s.fields);
+  }
+  // Encoded history bytes held for a case (memory accounting).
+  size_t HistoryBytes(uint64_t id) const;
+  size_t remembered_requests() const { return requests_.size(); }
   const v1::CityConfig& config() const { return *config_; }
   const WorkingCalendar& calendar() const { return calendar_; }
   uint64_t next_case_id() const { return next_case_id_; }
 
  private:
-  // What a retry with the same request_id gets back.
+  // What a retry with the same request_id gets back. The work order, when the command issued
+  // one, is "<work_order_case>-<work_order_n>" for the department departments_by_index_[dept].
   struct RequestEntry {
-    uint64_t payload_hash;
-    uint64_t case_id;
-    bool merged;
-    std::string department, work_order_id;  // set when the command issued a work order
+    uint64_t payload_hash = 0;
+    uint64_t case_id = 0;
+    uint64_t work_order_case = 0;  // 0: no work order
+    uint32_t work_order_n = 0;
+    int32_t department = -1;  // index into departments_by_index_; -1: none
+    bool merged = false;
   };
+  // A case: its live fields and its history, encoded as Case field 34 entries (so parsing the
+  // bytes into a Case appends to its history).
+  struct Stored {
+    v1::Case fields;
+    std::string history;
+  };
+  static void AppendHistory(std::string& history, const v1::CaseEvent& e);
   void Remember(const v1::JournalRecord& record);
+  // Forgets request ids remembered longer ago than the window, as of `now`.
+  void ForgetOldRequests(Millis now);
+  int32_t DepartmentIndex(const std::string& id);
   using Events = std::vector<v1::CaseEvent>;
 
   CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router router,
@@ -98,7 +127,7 @@ class CaseMachine {
   void AttachClocks(Events& events, Millis now) const;
   std::array<std::optional<TimerKey>, 4> NextKeys(const v1::Case& c) const;
   v1::Notice MakeNotice(const v1::Case& c, const v1::CaseEvent& e) const;
-  v1::WorkOrder MakeWorkOrder(const v1::Case& c, std::string reason) const;
+  v1::WorkOrder MakeWorkOrder(const v1::Case& c, Millis issued_at, std::string reason) const;
   const v1::StageLimits& LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const;
 
   std::shared_ptr<const v1::CityConfig> config_;
@@ -115,8 +144,14 @@ class CaseMachine {
   std::unordered_map<std::string, const v1::Category*> categories_;
   std::unordered_map<std::string, const v1::Department*> departments_;
   std::unordered_map<std::string, bool> grids_;
-  std::unordered_map<uint64_t, v1::Case> cases_;
+  std::unordered_map<uint64_t, Stored> cases_;
   std::unordered_map<std::string, RequestEntry> requests_;
+  // Remembered request ids in the order they came, with the instant: the oldest are forgotten
+  // first. Points at requests_'s keys (stable: node-based map).
+  std::deque<std::pair<Millis, const std::string*>> request_order_;
+  Millis request_window_ms_ = 0;
+  std::vector<std::string> departments_by_index_;  // RequestEntry::department → id
+  std::unordered_map<std::string, int32_t> department_index_;
   uint64_t next_case_id_ = 1;
 };
 

@@ -37,12 +37,12 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
   out.set_utc_offset_minutes(config_->calendar().utc_offset_minutes());
   switch (q.body_case()) {
     case v1::Query::kShow: {
-      const v1::Case* c = Find(q.show().case_id());
+      std::optional<v1::Case> c = CaseWithHistory(q.show().case_id());
       if (!c) {
         out.set_code(v1::NOT_FOUND);
         out.set_message("case " + std::to_string(q.show().case_id()) + " does not exist");
       } else {
-        *out.mutable_found() = *c;
+        *out.mutable_found() = std::move(*c);
       }
       break;
     }
@@ -50,7 +50,8 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
       const auto& f = q.list();
       const uint32_t limit = f.limit() == 0 ? 100 : std::min<uint32_t>(f.limit(), 10000);
       std::vector<uint64_t> ids;
-      for (const auto& [id, c] : cases_) {
+      for (const auto& [id, s] : cases_) {
+        const v1::Case& c = s.fields;
         if (id <= f.after_case_id()) continue;
         if (f.state() != v1::STATE_UNSPECIFIED && c.state() != f.state()) continue;
         if (!f.department().empty() && c.department() != f.department()) continue;
@@ -65,9 +66,7 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
       std::sort(ids.begin(), ids.end());
       if (ids.size() > limit) ids.resize(limit);
       for (uint64_t id : ids) {
-        v1::Case* c = out.add_cases();
-        *c = cases_.at(id);
-        c->clear_history();
+        *out.add_cases() = cases_.at(id).fields;  // lists carry no history
       }
       break;
     }
@@ -89,7 +88,8 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         for (const auto& [k, row] : ledger_.by_department()) Merge(by_dept[k], row);
         for (const auto& [k, row] : ledger_.by_district()) Merge(by_district[k], row);
       } else {
-        for (const auto& [id, c] : cases_) {
+        for (const auto& [id, s] : cases_) {
+          const v1::Case& c = s.fields;
           if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) continue;
           if (!c.department().empty()) CountCase(by_dept[c.department()], c, as_of);
           CountCase(by_district[c.place().grid().substr(0, 6)], c, as_of);
@@ -103,7 +103,7 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
       auto* s = out.mutable_status();
       s->set_cases(cases_.size());
       s->set_open_cases(std::count_if(cases_.begin(), cases_.end(),
-                                      [](const auto& kv) { return IsOpen(kv.second.state()); }));
+                                      [](const auto& kv) { return IsOpen(kv.second.fields.state()); }));
       s->set_timers(timers_.size());
       s->set_next_timer_ms(timers_.NextAt());
       s->set_escalations(escalations_);

@@ -130,6 +130,7 @@ TEST(LoadCityConfigText, LoadsAValidCity) {
   EXPECT_EQ(city.dedup().radius_m(), 30);             // given
   EXPECT_EQ(city.intake().max_batch(), 512u);         // given
   EXPECT_EQ(city.intake().queue_capacity(), 65536u);  // defaulted
+  EXPECT_EQ(city.intake().request_id_window_hours(), 168);  // defaulted: 7 days
 }
 
 TEST(LoadCityConfigText, EnumValuesIgnoreCase) {
@@ -286,6 +287,9 @@ const Mistake kFormats[] = {
      "categories[2].code: must be digits only, got \"02x1\""},
     {"NegativeDedupRadius", "radius_m: 30", "radius_m: -1",
      "dedup:", "dedup.radius_m: must be >= 0, got -1"},
+    {"ShortRequestIdWindow", "intake: {max_batch: 512}",
+     "intake: {max_batch: 512, request_id_window_hours: 12}", "intake:",
+     "intake.request_id_window_hours: must be between 24 and 8784 (one year), got 12"},
 };
 INSTANTIATE_TEST_SUITE_P(Format, MistakeTest, ::testing::ValuesIn(kFormats),
                          [](const auto& info) { return std::string(info.param.name); });

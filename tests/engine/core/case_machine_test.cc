@@ -55,7 +55,7 @@ TEST_F(CaseMachineTest, ReportRefusesWhatTheCityDoesNotKnow) {
     EXPECT_THAT(fx.result.message(), HasSubstr(b.says));
     EXPECT_FALSE(fx.Changed());
   }
-  EXPECT_TRUE(machine_->cases().empty());
+  EXPECT_EQ(machine_->case_count(), 0u);
 }
 
 TEST_F(CaseMachineTest, RegisterSetsTheConditionAndRejectEndsTheCase) {

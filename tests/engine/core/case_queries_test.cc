@@ -215,13 +215,17 @@ TEST_F(CaseQueriesTest, ReplayOfTheJournalRebuildsTheSameCases) {
   CaseMachine& replica = **fresh;
   for (const auto& record : records_) replica.Replay(record);
 
-  ASSERT_EQ(replica.cases().size(), machine_->cases().size());
-  for (const auto& [id, original] : machine_->cases()) {
-    const v1::Case* copy = replica.Find(id);
-    ASSERT_NE(copy, nullptr) << "case " << id;
-    EXPECT_TRUE(MessageDifferencer::Equals(*copy, original))
+  ASSERT_EQ(replica.case_count(), machine_->case_count());
+  std::vector<uint64_t> ids;
+  machine_->ForEachCase([&](const v1::Case& c) { ids.push_back(c.id()); });
+  for (uint64_t id : ids) {
+    std::optional<v1::Case> original = machine_->CaseWithHistory(id);
+    std::optional<v1::Case> copy = replica.CaseWithHistory(id);
+    ASSERT_TRUE(copy.has_value()) << "case " << id;
+    EXPECT_GT(original->history_size(), 0) << "case " << id;
+    EXPECT_TRUE(MessageDifferencer::Equals(*copy, *original))
         << "case " << id << "\noriginal:\n"
-        << original.DebugString() << "replayed:\n"
+        << original->DebugString() << "replayed:\n"
         << copy->DebugString();
   }
   EXPECT_EQ(replica.next_case_id(), machine_->next_case_id());
@@ -261,7 +265,7 @@ TEST_F(RequestIdTest, SameRequestIdReturnsTheOriginalResult) {
   EXPECT_EQ(retry.result.request_id(), "intake-1");
   EXPECT_FALSE(retry.Changed());
   EXPECT_TRUE(retry.work_orders.empty());
-  EXPECT_EQ(machine_->cases().size(), 1u);
+  EXPECT_EQ(machine_->case_count(), 1u);
   EXPECT_EQ(Get(1).history_size(), 1);
 
   v1::Command other = cmd::Report(kDrainClog, kGridA3);
@@ -270,7 +274,48 @@ TEST_F(RequestIdTest, SameRequestIdReturnsTheOriginalResult) {
   EXPECT_EQ(reused.result.code(), v1::ALREADY_EXISTS);
   EXPECT_EQ(reused.result.field(), "request_id");
   EXPECT_FALSE(reused.Changed());
-  EXPECT_EQ(machine_->cases().size(), 1u);
+  EXPECT_EQ(machine_->case_count(), 1u);
+}
+
+// The config's window (SmallCity: the default, 168 h): a retry inside it gets the first
+// result, a reuse with other content is refused; after it the id is forgotten, in the
+// original and in a replica that replayed the journal alike.
+TEST_F(RequestIdTest, RequestIdsAreRememberedForTheWindowThenForgotten) {
+  ASSERT_EQ(machine_->config().intake().request_id_window_hours(), 168);
+  constexpr Millis kWindow = 168 * kHour;
+  std::vector<v1::JournalRecord> journal;
+  auto run = [&](const v1::Command& c, Millis at) {
+    Effects fx = Run(c, at);
+    if (fx.Changed()) journal.push_back(fx.record);
+    return fx;
+  };
+  v1::Command report = cmd::Report(kDrainClog, kGridA1);
+  report.set_request_id("hotline-7");
+  ASSERT_EQ(run(report, Monday9()).result.case_id(), 1u);
+  EXPECT_EQ(machine_->remembered_requests(), 1u);
+
+  Effects late_retry = run(report, Monday9() + kWindow);  // the window's last instant
+  EXPECT_TRUE(late_retry.result.duplicate());
+  EXPECT_EQ(late_retry.result.case_id(), 1u);
+  v1::Command other = cmd::Report(kDrainClog, kGridA3);
+  other.set_request_id("hotline-7");
+  EXPECT_EQ(run(other, Monday9() + kWindow).result.code(), v1::ALREADY_EXISTS);
+
+  // One millisecond later the id is forgotten: the same bytes are a new report, and a new
+  // case (case 1 was reported a week ago, past the 24 h dedup window).
+  Effects after = run(report, Monday9() + kWindow + 1);
+  EXPECT_EQ(after.result.code(), v1::OK);
+  EXPECT_FALSE(after.result.duplicate());
+  EXPECT_EQ(after.result.case_id(), 2u);
+  EXPECT_EQ(machine_->remembered_requests(), 1u) << "the old entry is gone, the new one kept";
+
+  auto replica = CaseMachine::Create(casebus::testing::SmallCity());
+  ASSERT_TRUE(replica.has_value());
+  for (const auto& r : journal) (*replica)->Replay(r);
+  EXPECT_EQ((*replica)->remembered_requests(), 1u);
+  Effects replayed_retry = (*replica)->Execute(report, Monday9() + kWindow + 2);
+  EXPECT_TRUE(replayed_retry.result.duplicate());
+  EXPECT_EQ(replayed_retry.result.case_id(), 2u) << "the replica remembers the newer use";
 }
 
 TEST_F(RequestIdTest, RetriedDispatchReturnsItsWorkOrder) {

@@ -270,7 +270,7 @@ TEST_F(CommandCheckInMachineTest, RefusedFieldReachesTheSubmitter) {
   EXPECT_EQ(fx.result.field(), "report.description");
   EXPECT_EQ(fx.result.message(), "report.description is 3000 bytes; at most 2000");
   EXPECT_FALSE(fx.Changed());
-  EXPECT_TRUE(machine_->cases().empty());
+  EXPECT_EQ(machine_->case_count(), 0u);
 
   r = cmd::ReportAt(kDrainClog, kGridA1, std::nan(""), 120.6);
   fx = Run(r, Monday9());

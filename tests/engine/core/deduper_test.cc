@@ -176,7 +176,7 @@ TEST_F(DuplicateReportTest, DuplicateReportJoinsTheOpenCase) {
   EXPECT_EQ(fx.record.events(0).type(), v1::EV_ABSORBED);
   EXPECT_EQ(fx.record.events(0).other_case(), 0u);  // a report, not a case
   EXPECT_TRUE(fx.work_orders.empty());
-  EXPECT_EQ(machine_->cases().size(), 1u);
+  EXPECT_EQ(machine_->case_count(), 1u);
   EXPECT_EQ(machine_->next_case_id(), 2u);
 
   const v1::Case& c = Get(id);

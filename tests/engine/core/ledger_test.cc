@@ -16,14 +16,14 @@ using Rows = std::map<std::string, v1::ClosureRow>;
 
 Rows Scan(const CaseMachine& m, Millis as_of, bool by_department) {
   Rows rows;
-  for (const auto& [id, c] : m.cases()) {
-    if (c.state() == v1::MERGED) continue;
+  m.ForEachCase([&](const v1::Case& c) {
+    if (c.state() == v1::MERGED) return;
     if (by_department) {
       if (!c.department().empty()) CountCase(rows[c.department()], c, as_of);
     } else {
       CountCase(rows[c.place().grid().substr(0, 6)], c, as_of);
     }
-  }
+  });
   return rows;
 }
 

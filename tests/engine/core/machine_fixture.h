@@ -199,11 +199,11 @@ class MachineTest : public ::testing::Test {
     EXPECT_EQ(fx.result.code(), v1::OK) << fx.result.message();
     return fx;
   }
-  const v1::Case& Get(uint64_t id) {
-    const v1::Case* c = machine_->Find(id);
-    EXPECT_NE(c, nullptr) << "no case " << id;
-    static const v1::Case kNone;
-    return c ? *c : kNone;
+  // A snapshot of the case with its history (taken now: later commands do not change it).
+  v1::Case Get(uint64_t id) {
+    std::optional<v1::Case> c = machine_->CaseWithHistory(id);
+    EXPECT_TRUE(c.has_value()) << "no case " << id;
+    return c ? std::move(*c) : v1::Case();
   }
 
   // Lifecycle shortcuts: report, register and dispatch (by the router) at `now`; accept a minute
