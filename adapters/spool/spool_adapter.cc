@@ -70,10 +70,21 @@ class SpoolAdapter final : public dispatch::Adapter {
     return Status::Ok();
   }
 
-  Status Deliver(const v1::WorkOrder& order) override { return WriteJson(dir_, order.id(), order); }
+  dispatch::Delivery Deliver(const v1::WorkOrder& order) override {
+    return AsDelivery(WriteJson(dir_, order.id(), order));
+  }
 
-  Status DeliverNotice(const v1::Notice& notice) override {
-    return WriteJson(dir_ + "/notices", notice.id(), notice);
+  dispatch::Delivery DeliverNotice(const v1::Notice& notice) override {
+    return AsDelivery(WriteJson(dir_ + "/notices", notice.id(), notice));
+  }
+
+  std::string Endpoint() const override { return "spool " + dir_; }
+
+  // A disk error may pass (space freed, a remount); an id that cannot be a file name never.
+  static dispatch::Delivery AsDelivery(const Status& st) {
+    if (st.ok()) return dispatch::Delivery::Delivered();
+    if (st.code() == StatusCode::kInvalidArgument) return dispatch::Delivery::Rejected(st.message());
+    return dispatch::Delivery::Retry(st.message());
   }
 
   Status WriteJson(const std::string& dir, const std::string& id,

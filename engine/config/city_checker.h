@@ -40,6 +40,7 @@ class CityChecker {
   void CheckWeekdayWindows(const casebus::v1::Calendar& calendar);
   void CheckDates(const casebus::v1::Calendar& calendar);
   void CheckDedup();
+  void CheckDelivery();
 
   // validate_catalog.cc
   void CheckCategories();

@@ -91,6 +91,20 @@ void ApplyDefaults(CityConfig& config) {
   if (intake.max_batch() == 0) intake.set_max_batch(4096);
   if (intake.request_id_window_hours() == 0) intake.set_request_id_window_hours(168);
   ApplyLadderDefaults(*config.mutable_escalation()->mutable_ladder());
+  ApplyDeliveryDefaults(*config.mutable_delivery());
+}
+
+void ApplyDeliveryDefaults(casebus::v1::DeliveryPolicy& p) {
+  if (p.backoff_base_ms() == 0) p.set_backoff_base_ms(1'000);
+  if (p.backoff_cap_ms() == 0) p.set_backoff_cap_ms(600'000);
+  if (p.max_attempts() == 0) p.set_max_attempts(100);
+  if (p.max_age_hours() == 0) p.set_max_age_hours(72);
+  if (p.breaker_failures() == 0) p.set_breaker_failures(5);
+  if (p.breaker_cooldown_ms() == 0) p.set_breaker_cooldown_ms(30'000);
+  if (p.breaker_cooldown_cap_ms() == 0) p.set_breaker_cooldown_cap_ms(600'000);
+  if (p.max_retry_after_ms() == 0) p.set_max_retry_after_ms(3'600'000);
+  if (p.workers() == 0) p.set_workers(4);
+  if (p.timeout_ms() == 0) p.set_timeout_ms(10'000);
 }
 
 void ApplyLadderDefaults(casebus::v1::EscalationLadder& ladder) {

@@ -34,6 +34,8 @@ Result<std::shared_ptr<const casebus::v1::CityConfig>> LoadCityConfigFile(const 
 // it is 0 and time_zone is empty or Asia/Shanghai (a city on UTC names another zone, e.g.
 // Etc/UTC, and keeps 0). Idempotent.
 void ApplyDefaults(casebus::v1::CityConfig& config);
+// The delivery policy's defaults (config.proto DeliveryPolicy) for every field left at 0.
+void ApplyDeliveryDefaults(casebus::v1::DeliveryPolicy& policy);
 
 // A ladder with no steps at all gets DOMAIN.md §4's defaults: accept — reminder 50 % to the
 // department, 签收超时 100 % to the district center (yellow); handle — reminder 50 %, yellow 80 %

@@ -83,6 +83,7 @@ void CityChecker::Run() {
   CheckRoutes();
   CheckAssets();
   CheckDedup();
+  CheckDelivery();
   CheckEscalation();
 }
 
@@ -311,6 +312,31 @@ void CityChecker::CheckDedup() {
     Report("intake.request_id_window_hours",
            "must be between 24 and 8784 (one year), got " + Number(window));
   }
+}
+
+// Fields left at 0 take their defaults (ApplyDeliveryDefaults); set ones must make sense.
+void CityChecker::CheckDelivery() {
+  const auto& d = config_.delivery();
+  const uint32_t base = d.backoff_base_ms() ? d.backoff_base_ms() : 1'000;
+  const uint32_t cap = d.backoff_cap_ms() ? d.backoff_cap_ms() : 600'000;
+  if (base > cap)
+    Report(d.backoff_cap_ms() ? "delivery.backoff_cap_ms" : "delivery.backoff_base_ms",
+           "the cap (" + std::to_string(cap) + " ms) must not be below the base (" +
+               std::to_string(base) + " ms)");
+  const uint32_t cool = d.breaker_cooldown_ms() ? d.breaker_cooldown_ms() : 30'000;
+  const uint32_t cool_cap = d.breaker_cooldown_cap_ms() ? d.breaker_cooldown_cap_ms() : 600'000;
+  if (cool > cool_cap)
+    Report(d.breaker_cooldown_cap_ms() ? "delivery.breaker_cooldown_cap_ms" : "delivery.breaker_cooldown_ms",
+           "the cap (" + std::to_string(cool_cap) + " ms) must not be below the cool-down (" +
+               std::to_string(cool) + " ms)");
+  if (!(d.max_age_hours() >= 0 && d.max_age_hours() <= 24 * 366))
+    Report("delivery.max_age_hours", "must be between 0 (default 72) and 8784 (one year), got " +
+                                         Number(d.max_age_hours()));
+  if (d.workers() > 64) Report("delivery.workers", "must be at most 64, got " + std::to_string(d.workers()));
+  if (d.timeout_ms() > 600'000)
+    Report("delivery.timeout_ms", "must be at most 600000 (10 min), got " + std::to_string(d.timeout_ms()));
+  if (d.max_attempts() > 100'000)
+    Report("delivery.max_attempts", "must be at most 100000, got " + std::to_string(d.max_attempts()));
 }
 
 void Validate(const casebus::v1::CityConfig& config, const SourceLines& lines, Problems& problems) {

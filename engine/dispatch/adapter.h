@@ -2,10 +2,12 @@
 // Adapter: one department channel (spool, zmq, webhook, open311). The Dispatcher hands it
 // work orders and polls it for the department's replies.
 //
-// Thread safety: an adapter is used by the dispatch thread only.
-// Contract: Deliver() returns OK only once the department has the order durably (for the
-// spool: the file and its directory entry are fsynced). Delivery is at least once; the
-// department de-duplicates by work-order id.
+// Thread safety: Deliver() and DeliverNotice() are called for one adapter one at a time, on
+// any of the dispatcher's delivery workers; PollReplies() and Settle() on the dispatch thread,
+// possibly while a delivery runs: an adapter guards state the two sides share.
+// Contract: Deliver() answers Delivered only once the department has the order durably (for
+// the spool: the file and its directory entry are fsynced; for a webhook: a 2xx). Delivery is
+// at least once; the department de-duplicates by work-order id, which every channel carries.
 
 #include <functional>
 #include <map>
@@ -27,12 +29,34 @@ struct InboundReply {
   std::string department;   // filled by the Dispatcher
 };
 
+// What one delivery attempt came to.
+struct Delivery {
+  enum class Outcome {
+    kDelivered,  // the department has it
+    kRetry,      // not now: the endpoint is down, slow, overloaded (5xx, 408, 429, timeouts)
+    kRejected,   // never: the endpoint refused this item for good (other 4xx) → dead letter
+  };
+  Outcome outcome = Outcome::kDelivered;
+  std::string error;            // kRetry, kRejected: what the endpoint said, for people
+  int64_t retry_after_ms = -1;  // kRetry: the endpoint's Retry-After, when it sent one
+
+  static Delivery Delivered() { return {}; }
+  static Delivery Retry(std::string why, int64_t retry_after_ms = -1) {
+    return {Outcome::kRetry, std::move(why), retry_after_ms};
+  }
+  static Delivery Rejected(std::string why) { return {Outcome::kRejected, std::move(why), -1}; }
+  bool ok() const { return outcome == Outcome::kDelivered; }
+};
+
 class Adapter {
  public:
   virtual ~Adapter() = default;
-  virtual Status Deliver(const v1::WorkOrder& order) = 0;
+  virtual Delivery Deliver(const v1::WorkOrder& order) = 0;
   // An escalation notice (催办 / 督办) for this department; same contract as Deliver().
-  virtual Status DeliverNotice(const v1::Notice& notice) = 0;
+  virtual Delivery DeliverNotice(const v1::Notice& notice) = 0;
+  // Where deliveries go, for people and for the circuit breaker: departments whose adapters
+  // name the same endpoint share one breaker ("webhook https://…", "spool /var/…").
+  virtual std::string Endpoint() const = 0;
   // Replies that arrived and are not already waiting for their result. Default: none.
   virtual std::vector<InboundReply> PollReplies() { return {}; }
   // The engine's answer to a reply from PollReplies(). BUSY or UNAVAILABLE: it was not
@@ -46,6 +70,7 @@ class Adapter {
 
 struct AdapterContext {
   std::string data_dir;  // relative adapter paths resolve under it
+  const v1::CityConfig* city = nullptr;  // the delivery policy (timeouts), the categories
 };
 
 // Which factory builds an adapter is picked by the kind set in the department's

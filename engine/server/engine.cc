@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <filesystem>
 #include <future>
 
@@ -58,15 +60,39 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   e->store_ = std::move(*st);
   std::map<std::string, std::unique_ptr<dispatch::Adapter>> adapters;
   for (const auto& d : config->departments()) {
-    auto a = registry.Create(d, {options.data_dir});
+    auto a = registry.Create(d, {options.data_dir, config.get()});
     if (!a) return Err(a.error());
     adapters[d.id()] = std::move(*a);
   }
   Engine* self = e.get();
   dispatch::DispatcherHooks hooks;
-  hooks.on_delivered = [self](const std::vector<std::string>& ids) {
-    (void)self->store_->MarkDelivered(ids);  // a lost delete only means one more delivery
+  hooks.load = [self](const std::string& dept, const std::string& after, size_t max,
+                      std::vector<dispatch::OutboxEntry>& out) {
+    Status bad;
+    Status st = self->store_->LoadOutbox(dept, after, max, [&](std::string_view key, std::string_view bytes) {
+      dispatch::OutboxEntry e;
+      e.key = key;
+      if (!e.item.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+        bad = Status::Corruption("outbox row of " + dept + " does not parse");
+      else
+        out.push_back(std::move(e));
+    });
+    return st.ok() ? bad : st;
   };
+  hooks.on_delivered = [self](const std::vector<std::string>& keys) {
+    (void)self->store_->MarkDelivered(keys);  // a lost delete only means one more delivery
+  };
+  hooks.on_dead = [self](const std::string& key, const v1::DeadLetter& letter) {
+    const std::string& id = dispatch::Dispatcher::IdOf(letter.item());
+    Status st = self->store_->MoveToDeadLetters(key, id, letter.SerializeAsString());
+    if (st.ok()) {
+      self->dead_letters_.fetch_add(1);
+      std::lock_guard lock(self->dead_mu_);
+      self->dead_taken_.erase(id);  // an operator may retry or drop it (again)
+    }
+    return st;
+  };
+  hooks.log = [](const std::string& line) { std::fprintf(stderr, "casebus: %s\n", line.c_str()); };
   hooks.on_replies = [self](std::vector<dispatch::InboundReply> replies) {
     // Each reply goes in as its own request, so one too large for the queue cannot block
     // the others; the adapter learns every result and keeps refused-for-now replies.
@@ -85,7 +111,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
       }
     }
   };
-  e->dispatcher_ = std::make_unique<dispatch::Dispatcher>(std::move(adapters), std::move(hooks));
+  e->dispatcher_ = std::make_unique<dispatch::Dispatcher>(std::move(adapters), std::move(hooks),
+                                                          config->delivery(), clock);
   if (Status r = e->Recover(); !r.ok()) return Err(r);
   e->opened_ = true;
   return e;
@@ -109,24 +136,28 @@ Status Engine::Recover() {
   stats_.replayed_records = n;
   next_due_.store(machine_->NextDueAt());
   applied_seq_ = store_->last_seq();
-  std::vector<v1::OutboxItem> undelivered;
-  CASEBUS_RETURN_IF_ERROR(store_->ForEachOutbox([&](std::string_view, std::string_view bytes) {
-    v1::OutboxItem item;
-    if (item.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-      undelivered.push_back(std::move(item));
+  // The outbox stays on disk: the dispatcher reads each department's rows as it needs them.
+  // Here only how many each department has, and where the keys go on.
+  std::map<std::string, uint64_t> backlog;
+  Status bad_key;
+  CASEBUS_RETURN_IF_ERROR(store_->ForEachOutbox([&](std::string_view key, std::string_view) {
+    std::string_view dept;
+    uint64_t seq = 0;
+    if (!store::Store::ParseOutboxKey(key, dept, seq)) {
+      bad_key = Status::Corruption("outbox row with a malformed key (" + std::to_string(key.size()) + " bytes)");
+      return false;
+    }
+    ++backlog[std::string(dept)];
+    next_outbox_seq_ = std::max(next_outbox_seq_, seq + 1);
     return true;
   }));
-  // Outbox keys sort by id, not by time: put each case's items back in the order they were made.
-  auto issued = [](const v1::OutboxItem& i) {
-    return i.has_notice() ? i.notice().due_at_ms() : i.work_order().issued_at_ms();
-  };
-  auto case_of = [](const v1::OutboxItem& i) {
-    return i.has_notice() ? i.notice().case_id() : i.work_order().case_id();
-  };
-  std::sort(undelivered.begin(), undelivered.end(), [&](const auto& a, const auto& b) {
-    return std::make_tuple(issued(a), case_of(a), dispatch::Dispatcher::IdOf(a)) <
-           std::make_tuple(issued(b), case_of(b), dispatch::Dispatcher::IdOf(b));
-  });
+  if (!bad_key.ok()) return bad_key;
+  int64_t dead = 0;
+  CASEBUS_RETURN_IF_ERROR(store_->ForEachDeadLetter([&](std::string_view, std::string_view) {
+    ++dead;
+    return true;
+  }));
+  dead_letters_.store(dead);
   // The durable timer rows must equal the timers the journal implies.
   std::vector<store::Store::DueKey> rows;
   CASEBUS_RETURN_IF_ERROR(store_->ForEachDue([&](const store::Store::DueKey& k) {
@@ -140,7 +171,7 @@ Status Engine::Recover() {
   stats_.timer_mismatches = rows == implied ? 0 : std::max<uint64_t>(1, rows.size() > implied.size()
                                                                             ? rows.size() - implied.size()
                                                                             : implied.size() - rows.size());
-  dispatcher_->Enqueue(std::move(undelivered));
+  dispatcher_->SetBacklog(backlog);
   return Status::Ok();
 }
 
@@ -276,12 +307,86 @@ void Engine::CommitLoop() {
   }
 }
 
+void Engine::AddOutbox(CommitJob& job, v1::OutboxItem item) {
+  std::string key = store::Store::OutboxKey(dispatch::Dispatcher::DepartmentOf(item), next_outbox_seq_++);
+  job.outbox.emplace_back(key, item.SerializeAsString());
+  job.items.push_back({std::move(key), std::move(item)});
+}
+
+v1::QueryResult Engine::AnswerDeadLetters(const v1::DeadLetters& q, CommitJob& job) {
+  v1::QueryResult out;
+  out.set_code(v1::OK);
+  out.set_utc_offset_minutes(config_->calendar().utc_offset_minutes());
+  if (q.action() == v1::DeadLetters::LIST) {
+    const uint32_t limit = q.limit() == 0 ? 100 : std::min<uint32_t>(q.limit(), 10'000);
+    Status bad;
+    Status st = store_->ForEachDeadLetter([&](std::string_view id, std::string_view bytes) {
+      if (!q.ids().empty() && std::find(q.ids().begin(), q.ids().end(), id) == q.ids().end())
+        return true;
+      if (!out.add_dead_letters()->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+        bad = Status::Corruption("dead letter " + std::string(id) + " does not parse");
+      return out.dead_letters_size() < static_cast<int>(limit);
+    });
+    if (!st.ok() || !bad.ok()) {
+      out.set_code(v1::INTERNAL);
+      out.set_message(st.ok() ? bad.message() : st.message());
+    }
+    return out;
+  }
+  if (q.ids().empty() != q.all()) {
+    out.set_code(v1::INVALID_ARGUMENT);
+    out.set_message(q.all() ? "dead_letters: give ids or all, not both"
+                            : "dead_letters.ids: required (or all: true)");
+    return out;
+  }
+  std::vector<std::string> ids(q.ids().begin(), q.ids().end());
+  if (q.all()) {
+    (void)store_->ForEachDeadLetter([&](std::string_view id, std::string_view) {
+      ids.emplace_back(id);
+      return true;
+    });
+  }
+  std::vector<std::string> missing;
+  uint32_t affected = 0;
+  for (const auto& id : ids) {
+    {
+      std::lock_guard lock(dead_mu_);
+      if (dead_taken_.count(id)) continue;  // retried or dropped by an earlier request
+    }
+    auto bytes = store_->GetDeadLetter(id);
+    v1::DeadLetter letter;
+    if (!bytes || !letter.ParseFromString(*bytes)) {
+      missing.push_back(id);
+      continue;
+    }
+    {
+      std::lock_guard lock(dead_mu_);
+      dead_taken_.insert(id);
+    }
+    job.dead_letter_deletes.push_back(id);
+    if (q.action() == v1::DeadLetters::RETRY) AddOutbox(job, std::move(*letter.mutable_item()));
+    ++affected;
+    std::fprintf(stderr, "casebus: dead letter %s %s by %s\n", id.c_str(),
+                 q.action() == v1::DeadLetters::RETRY ? "retried" : "dropped",
+                 q.actor().empty() ? "an operator" : q.actor().c_str());
+  }
+  out.set_affected(affected);
+  if (!missing.empty()) {
+    out.set_code(v1::NOT_FOUND);
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    out.set_message("dead_letters.ids: no dead letter " + list + " (" + std::to_string(affected) +
+                    " other(s) " + (q.action() == v1::DeadLetters::RETRY ? "retried" : "dropped") + ")");
+  }
+  return out;
+}
+
 Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   CommitJob job;
   const Millis now = clock_->Now();
   job.replies.resize(batch.size());
   const bool healthy = store_->healthy();
-  auto take = [&job](core::Effects& fx) {
+  auto take = [this, &job](core::Effects& fx) {
     if (fx.Changed()) {
       job.records.emplace_back();
       fx.record.SerializeToString(&job.records.back());
@@ -289,14 +394,12 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
     for (auto& w : fx.work_orders) {
       v1::OutboxItem item;
       *item.mutable_work_order() = std::move(w);
-      job.outbox.emplace_back(item.work_order().id(), item.SerializeAsString());
-      job.items.push_back(std::move(item));
+      AddOutbox(job, std::move(item));
     }
     for (auto& n : fx.notices) {
       v1::OutboxItem item;
       *item.mutable_notice() = std::move(n);
-      job.outbox.emplace_back(item.notice().id(), item.SerializeAsString());
-      job.items.push_back(std::move(item));
+      AddOutbox(job, std::move(item));
     }
   };
   // Ladder steps due by now happened before the commands arriving now.
@@ -314,12 +417,16 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
     // A query sees every command before it, including its own batch; its reply, like every
     // other, leaves only after that batch is durable.
     if (batch[i].request.has_query()) {
-      *reply.mutable_query() = machine_->Answer(batch[i].request.query(), now);
+      const v1::Query& q = batch[i].request.query();
+      *reply.mutable_query() = q.has_dead_letters() ? AnswerDeadLetters(q.dead_letters(), job)
+                                                    : machine_->Answer(q, now);
       if (reply.query().has_status()) {
         auto* s = reply.mutable_query()->mutable_status();
         s->set_journal_seq(applied_seq_ + job.records.size());
         s->set_commands_committed(applied_commands_ + job.records.size());
         s->set_outbox_pending(dispatcher_->pending());
+        for (auto& lane : dispatcher_->Lanes()) *s->add_delivery() = std::move(lane);
+        s->set_dead_letters(static_cast<uint64_t>(std::max<int64_t>(0, dead_letters_.load())));
       }
     }
   }
@@ -334,8 +441,10 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
 
 void Engine::Commit(CommitJob& job) {
   Status committed = store_->healthy() ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
-  if (committed.ok() && (!job.records.empty() || !job.due.empty()))
-    committed = store_->Commit(job.records, job.outbox, job.due);
+  if (committed.ok() && (!job.records.empty() || !job.due.empty() || !job.outbox.empty() ||
+                        !job.dead_letter_deletes.empty()))
+    committed = store_->Commit(job.records, job.outbox, job.due, job.dead_letter_deletes);
+  if (committed.ok()) dead_letters_.fetch_sub(static_cast<int64_t>(job.dead_letter_deletes.size()));
   for (size_t i = 0; i < job.batch.size(); ++i) {
     v1::Reply& reply = job.replies[i];
     if (!committed.ok()) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "casebus/v1/command.pb.h"
@@ -86,8 +87,9 @@ class Engine {
     std::vector<v1::Reply> replies;
     std::vector<std::string> records;
     std::vector<std::pair<std::string, std::string>> outbox;
-    std::vector<v1::OutboxItem> items;
+    std::vector<dispatch::OutboxEntry> items;
     store::Store::DueChanges due;
+    std::vector<std::string> dead_letter_deletes;  // retried or dropped by an operator
   };
   static constexpr size_t kCommitPipeline = 2;
 
@@ -97,6 +99,10 @@ class Engine {
   CommitJob Apply(std::deque<Pending>& batch);
   void Commit(CommitJob& job);
   Status Recover();
+  // Adds an outbox row for `item` to the job, under the next outbox key. Shard thread.
+  void AddOutbox(CommitJob& job, v1::OutboxItem item);
+  // A DeadLetters query: list, or retry / drop (written with the job). Shard thread.
+  v1::QueryResult AnswerDeadLetters(const v1::DeadLetters& q, CommitJob& job);
 
   std::shared_ptr<const v1::CityConfig> config_;
   EngineOptions options_;
@@ -127,6 +133,12 @@ class Engine {
   uint64_t applied_seq_ = 0;
   std::atomic<Millis> next_due_{0};
   uint64_t applied_commands_ = 0;
+  uint64_t next_outbox_seq_ = 1;  // shard thread: outbox keys commit in key order
+  // Dead letters an operator retried or dropped, so a second request before (or after) the
+  // first commits does nothing; an id leaves when the dispatcher dead-letters it again.
+  std::mutex dead_mu_;
+  std::set<std::string> dead_taken_;
+  std::atomic<int64_t> dead_letters_{0};  // rows in the deadletter family
 };
 
 // Rejects fields this build does not know, anywhere in the message: a command from a newer

@@ -49,10 +49,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
   if (options.env) db_options.env = options.env;
-  // One writer (the commit thread): no concurrent memtable writes, which lets the `due` and
+  // One writer at a time per family: no concurrent memtable writes, which lets the `due` and
   // `outbox` families use an append-only vector memtable. Their keys arrive in no useful order
-  // (deadlines, work-order ids), where a skiplist insert costs a dozen key compares; they are
-  // read in order only when the engine opens.
+  // (deadlines; departments interleaved), where a skiplist insert costs a dozen key compares.
+  // `due` is read in order only when the engine opens; `outbox` also when a department has a
+  // backlog (the dispatcher reads it a window at a time; a vector memtable sorts a copy for
+  // each such read, which a backlog can afford and the hot path never pays).
   db_options.allow_concurrent_memtable_write = false;
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = 64 << 20;
@@ -61,7 +63,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, cf},
                                                       {"journal", cf},
                                                       {"outbox", unordered},
-                                                      {"due", unordered}};
+                                                      {"due", unordered},
+                                                      {"deadletter", cf}};
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, dir, cfs, &st->handles_, &raw);
   if (!s.ok()) return Err(Convert(s, "open " + dir));
@@ -69,6 +72,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   st->journal_ = st->handles_[1];
   st->outbox_ = st->handles_[2];
   st->due_ = st->handles_[3];
+  st->dead_ = st->handles_[4];
   std::unique_ptr<rocksdb::Iterator> it(st->db_->NewIterator(rocksdb::ReadOptions(), st->journal_));
   it->SeekToLast();
   if (it->Valid()) st->last_seq_.store(KeySeq(it->key().ToStringView()));
@@ -99,7 +103,8 @@ std::string Store::unhealthy_reason() const {
 
 Status Store::Commit(const std::vector<std::string>& records,
                      const std::vector<std::pair<std::string, std::string>>& outbox,
-                     const DueChanges& due) {
+                     const DueChanges& due,
+                     const std::vector<std::string>& dead_letter_deletes) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
   uint64_t seq = last_seq();
@@ -109,6 +114,7 @@ Status Store::Commit(const std::vector<std::string>& records,
     if (add) batch.Put(due_, DueKeyBytes(key), rocksdb::Slice());
     else batch.Delete(due_, DueKeyBytes(key));
   }
+  for (const auto& id : dead_letter_deletes) batch.Delete(dead_, id);
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto s = db_->Write(wo, &batch);
@@ -117,15 +123,80 @@ Status Store::Commit(const std::vector<std::string>& records,
   return Status::Ok();
 }
 
-Status Store::MarkDelivered(const std::vector<std::string>& ids) {
+Status Store::MarkDelivered(const std::vector<std::string>& keys) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
-  for (const auto& id : ids) batch.Delete(outbox_, id);
+  for (const auto& k : keys) batch.Delete(outbox_, k);
   // Not synced: losing a deletion only means delivering that order once more, which the
   // work-order id makes harmless.
   auto s = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!s.ok()) return Fail("outbox delete", s.ToString());
   return Status::Ok();
+}
+
+Status Store::MoveToDeadLetters(std::string_view outbox_key, std::string_view id,
+                                std::string_view dead_letter) {
+  if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
+  rocksdb::WriteBatch batch;
+  batch.Delete(outbox_, rocksdb::Slice(outbox_key.data(), outbox_key.size()));
+  batch.Put(dead_, rocksdb::Slice(id.data(), id.size()),
+            rocksdb::Slice(dead_letter.data(), dead_letter.size()));
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  auto s = db_->Write(wo, &batch);
+  if (!s.ok()) return Fail("dead-letter write", s.ToString());
+  return Status::Ok();
+}
+
+std::string Store::OutboxKey(std::string_view department, uint64_t seq) {
+  std::string k(department);
+  k.push_back('\0');
+  k += SeqKey(seq);
+  return k;
+}
+
+bool Store::ParseOutboxKey(std::string_view key, std::string_view& department, uint64_t& seq) {
+  if (key.size() < 9 || key[key.size() - 9] != '\0') return false;
+  department = key.substr(0, key.size() - 9);
+  seq = KeySeq(key.substr(key.size() - 8));
+  return true;
+}
+
+Status Store::LoadOutbox(std::string_view department, std::string_view after, size_t max,
+                         const std::function<void(std::string_view, std::string_view)>& fn) const {
+  std::string lower(department);
+  lower.push_back('\0');
+  std::string upper(department);
+  upper.push_back('\1');  // just past every key of this department
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice bound(upper);
+  ro.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, outbox_));
+  if (after.empty()) {
+    it->Seek(lower);
+  } else {
+    it->Seek(rocksdb::Slice(after.data(), after.size()));
+    if (it->Valid() && it->key().ToStringView() == after) it->Next();
+  }
+  for (size_t n = 0; n < max && it->Valid(); it->Next(), ++n)
+    fn(it->key().ToStringView(), it->value().ToStringView());
+  return Convert(it->status(), "read outbox of " + std::string(department));
+}
+
+Status Store::ForEachDeadLetter(
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), dead_));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
+  return Convert(it->status(), "scan dead letters");
+}
+
+Result<std::string> Store::GetDeadLetter(std::string_view id) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), dead_, rocksdb::Slice(id.data(), id.size()), &value);
+  if (s.IsNotFound()) return Err(Status::NotFound("no dead letter " + std::string(id)));
+  if (!s.ok()) return Err(Convert(s, "read dead letter " + std::string(id)));
+  return value;
 }
 
 Status Store::ForEachJournal(

@@ -1,15 +1,18 @@
 #pragma once
 // Store: casebus's only user of RocksDB. Column families:
 //   journal  seq (8 bytes, big-endian) → JournalRecord: the truth, one record per command
-//   outbox   item id → OutboxItem (work order or escalation notice): written in the same
-//            batch as the record that made it, deleted when the adapter acknowledges delivery
+//   outbox   (department, NUL, big-endian seq) → OutboxItem (work order or escalation notice):
+//            written in the same batch as the record that made it, deleted when the adapter
+//            acknowledges delivery. A department's rows sort in the order they were made.
+//   deadletter item id → DeadLetter: outbox items the dispatcher gave up on, moved here in one
+//            batch with the outbox row's deletion; removed by an operator's retry or drop
 //   due      (instant, case, stage) → "": the escalation timers, written and deleted in the
 //            same batch as the events that schedule or fire them
 //   default  meta (format version)
 // Cases, deadlines and counters are derived: rebuilt by replaying the journal on open.
 //
-// Thread safety: Commit() is called by the shard thread only; MarkDelivered() may be called
-// from the dispatch thread; the scans run before either starts.
+// Thread safety: Commit() is called by the commit thread only; MarkDelivered() and
+// MoveToDeadLetters() by the dispatch thread; reads from any thread.
 // Failure: a failed synced write marks the store unhealthy for good — it never retries an
 // fsync and trusts it. Every later Commit fails at once; the process must restart and recover.
 
@@ -52,14 +55,33 @@ class Store {
   };
   // Timer rows to add (true) or delete (false), applied in order.
   using DueChanges = std::vector<std::pair<DueKey, bool>>;
+  // dead_letter_deletes: dead-letter rows an operator retried (their items are in `outbox`)
+  // or dropped.
   Status Commit(const std::vector<std::string>& records,
                 const std::vector<std::pair<std::string, std::string>>& outbox,
-                const DueChanges& due = {});
-  Status MarkDelivered(const std::vector<std::string>& work_order_ids);
+                const DueChanges& due = {},
+                const std::vector<std::string>& dead_letter_deletes = {});
+  // Deletes delivered outbox rows (by key). Not synced: a lost deletion only means one more
+  // delivery of an item its receiver de-duplicates by id.
+  Status MarkDelivered(const std::vector<std::string>& outbox_keys);
+  // Moves an outbox row to the dead letters: one synced batch.
+  Status MoveToDeadLetters(std::string_view outbox_key, std::string_view id,
+                           std::string_view dead_letter);
+
+  static std::string OutboxKey(std::string_view department, uint64_t seq);
+  // False when the key is not department, NUL, 8-byte seq.
+  static bool ParseOutboxKey(std::string_view key, std::string_view& department, uint64_t& seq);
 
   // Recovery scans, in key order. fn returns false to stop early.
   Status ForEachJournal(const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
-  Status ForEachOutbox(const std::function<bool(std::string_view id, std::string_view bytes)>& fn) const;
+  Status ForEachOutbox(const std::function<bool(std::string_view key, std::string_view bytes)>& fn) const;
+  // Up to `max` outbox rows of `department` with keys after `after` ("": from its first), in
+  // key order. Any thread.
+  Status LoadOutbox(std::string_view department, std::string_view after, size_t max,
+                    const std::function<void(std::string_view key, std::string_view bytes)>& fn) const;
+  Status ForEachDeadLetter(const std::function<bool(std::string_view id, std::string_view bytes)>& fn) const;
+  // The dead letter with this id; NotFound when there is none.
+  Result<std::string> GetDeadLetter(std::string_view id) const;
   Status ForEachDue(const std::function<bool(const DueKey& key)>& fn) const;
   // Test and tool access: overwrite or delete a journal record directly (tamper tests).
   Status PutJournalRaw(uint64_t seq, std::string_view bytes);
@@ -78,6 +100,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* journal_ = nullptr;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* due_ = nullptr;
+  rocksdb::ColumnFamilyHandle* dead_ = nullptr;
   StoreOptions options_;
   std::atomic<uint64_t> last_seq_{0};  // written by Commit(), read anywhere
   std::atomic<bool> healthy_{true};

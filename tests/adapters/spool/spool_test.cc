@@ -198,8 +198,9 @@ TEST_F(SpoolTest, UnsafeIdsAreRefusedAndWriteNothing) {
   for (const std::string& id : std::vector<std::string>{
            "../x", "a/b", "", "..", ".", "/etc/x", "7-1.json", "a b", std::string(65, 'a'),
         std::string("7\0-1", 4), "7-1\n"}) {
-    Status st = adapter_->Deliver(SampleOrder(id));
-    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << "id '" << id << "': " << st.ToString();
+    dispatch::Delivery d = adapter_->Deliver(SampleOrder(id));
+    EXPECT_EQ(d.outcome, dispatch::Delivery::Outcome::kRejected) << "id '" << id << "': " << d.error;
+    EXPECT_NE(d.error.find("not a safe file name"), std::string::npos) << d.error;
   }
   EXPECT_EQ(Tree(data_), before);
   EXPECT_FALSE(fs::exists(data_ / "spool/x.json"));
@@ -208,10 +209,11 @@ TEST_F(SpoolTest, UnsafeIdsAreRefusedAndWriteNothing) {
   EXPECT_TRUE(adapter_->Deliver(SampleOrder(std::string(64, 'a'))).ok());
 }
 
-TEST_F(SpoolTest, DeliverIntoAVanishedDirectoryFailsWithIOError) {
+TEST_F(SpoolTest, DeliverIntoAVanishedDirectoryIsRetried) {
   fs::remove_all(dir_);
-  Status st = adapter_->Deliver(SampleOrder("7-1"));
-  EXPECT_EQ(st.code(), StatusCode::kIOError) << st.ToString();
+  dispatch::Delivery d = adapter_->Deliver(SampleOrder("7-1"));
+  EXPECT_EQ(d.outcome, dispatch::Delivery::Outcome::kRetry) << d.error;
+  EXPECT_NE(d.error.find(dir_.string()), std::string::npos) << d.error;
 }
 
 TEST_F(SpoolTest, AcceptReplyIsTakenInAsTheDepartment) {
