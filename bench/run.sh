@@ -6,13 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${CASEBUS_BUILD_DIR:-build}
 
+# The code measured is what was checked out when the run began (runs can take an hour).
+COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- engine protos bench adapters || echo ' + uncommitted changes')"
+STARTED=$(date -u +%Y-%m-%dT%H:%MZ)
 MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)"
 
 # append_results TITLE MACHINE_NOTE COMMAND_NOTE OUTPUT_FILE: one section of bench/RESULTS.md.
 append_results() {
   {
     echo
-    echo "## $1 — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+    echo "## $1 — started $STARTED, finished $(date -u +%Y-%m-%dT%H:%MZ), commit $COMMIT"
     echo
     echo "Machine: $MACHINE$2"
     echo "Command: $3"
@@ -40,7 +43,7 @@ if [ "${1:-}" = "timers" ]; then
     "$BIN" --runs "$RUNS" $args | tee -a "$out"
     echo >> "$out"
   done
-  append_results "timer_bench$(git diff --quiet HEAD -- engine protos || echo ' (uncommitted changes in engine/ or protos/)')" \
+  append_results "timer_bench" \
     ". Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; CPU time is this thread's own)." \
     "\`bench/run.sh timers --runs $RUNS\` (in-process CaseMachine on the sample city, no store; see bench/timer_bench.cc)." \
     "$out"
