@@ -1,7 +1,11 @@
 #include "adapters/register_all.h"
 
 #include "adapters/spool/spool_adapter.h"
+#include "adapters/webhook/webhook_adapter.h"
 
 namespace casebus::adapters {
-void RegisterAllAdapters(dispatch::AdapterRegistry& registry) { RegisterSpoolAdapter(registry); }
+void RegisterAllAdapters(dispatch::AdapterRegistry& registry) {
+  RegisterSpoolAdapter(registry);
+  webhook::RegisterWebhookAdapter(registry);
+}
 }  // namespace casebus::adapters

@@ -41,6 +41,9 @@ class CityChecker {
   void CheckDates(const casebus::v1::Calendar& calendar);
   void CheckDedup();
   void CheckDelivery();
+  void CheckWebhookAllow();
+  void CheckWebhook(const casebus::v1::WebhookAdapter& webhook, const std::string& path);
+  static bool WebUrl(const std::string& url);
 
   // validate_catalog.cc
   void CheckCategories();

@@ -84,6 +84,7 @@ void CityChecker::Run() {
   CheckAssets();
   CheckDedup();
   CheckDelivery();
+  CheckWebhookAllow();
   CheckEscalation();
 }
 
@@ -199,6 +200,54 @@ void CityChecker::CheckAdapter(const Department& department, const std::string& 
         Report(path + ".adapter.spool.directory", "required");
       }
       break;
+    case casebus::v1::AdapterConfig::kWebhook:
+      CheckWebhook(adapter.webhook(), path + ".adapter.webhook");
+      break;
+  }
+}
+
+void CityChecker::CheckWebhook(const casebus::v1::WebhookAdapter& w, const std::string& path) {
+  const std::string& url = w.url();
+  if (url.empty()) {
+    Report(path + ".url", "required");
+  } else if (!WebUrl(url)) {
+    Report(path + ".url", "must be an http:// or https:// URL with a host and no user info, "
+                          "spaces or control characters, got " + Quote(url));
+  } else if (std::none_of(config_.webhook_allow().begin(), config_.webhook_allow().end(),
+                          [&](const std::string& p) { return url.starts_with(p); })) {
+    Report(path + ".url", Quote(url) + " is not under any webhook_allow prefix" +
+                              (config_.webhook_allow().empty() ? " (webhook_allow is empty)" : ""));
+  }
+  if (w.secret_file().empty() == w.secret_env().empty()) {
+    Report(path, "exactly one of secret_file and secret_env must be set (the secret itself "
+                 "never goes in the config)");
+  }
+}
+
+// http(s)://host[:port][/path]: no user info, no whitespace or control characters.
+bool CityChecker::WebUrl(const std::string& url) {
+  size_t rest = 0;
+  if (url.starts_with("https://")) rest = 8;
+  else if (url.starts_with("http://")) rest = 7;
+  else return false;
+  if (url.size() > 2048) return false;
+  for (unsigned char c : url)
+    if (c <= 0x20 || c == 0x7f) return false;
+  const std::string authority = url.substr(rest, url.find('/', rest) - rest);
+  return !authority.empty() && authority.find('@') == std::string::npos &&
+         authority.front() != ':';
+}
+
+void CityChecker::CheckWebhookAllow() {
+  for (int i = 0; i < config_.webhook_allow_size(); ++i) {
+    const std::string& p = config_.webhook_allow(i);
+    const std::string at = At("webhook_allow", i);
+    if (!WebUrl(p)) {
+      Report(at, "must be an http:// or https:// URL prefix, got " + Quote(p));
+    } else if (p.find('/', p.find("//") + 2) == std::string::npos) {
+      // "https://a.gov" would also allow "https://a.gov.evil.example/".
+      Report(at, "must end its host with a path (at least \"/\"), got " + Quote(p));
+    }
   }
 }
 
