@@ -32,6 +32,7 @@ void Usage() {
       "  suspend ID --reason R          resume ID                 merge ID --into ID2\n"
       "  void ID --reason R             note ID --text T\n"
       "  supervision-reply ID --text T  (a department's written answer to a 督办 record)\n"
+      "  deadletter list|retry|drop [ID...] [--all] [--limit N]  (undeliverable work orders)\n"
       "  show ID                        list [--state S --department D --district C --overdue\n"
       "                                      --light red|yellow|green --min-level N --limit N]\n"
       "  status                         closure\n"

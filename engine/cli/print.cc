@@ -103,6 +103,40 @@ std::string FormatCase(const v1::Case& c, int off) {
   return o;
 }
 
+namespace {
+
+// Columns padded to their widest cell, two spaces apart (widths in characters, so Chinese
+// department names line up as well as a terminal allows).
+std::string AlignRows(const std::vector<std::vector<std::string>>& rows) {
+  auto width = [](const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  };
+  std::vector<size_t> w(rows.empty() ? 0 : rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+  std::string o;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) line += r[i] + std::string(w[i] - width(r[i]) + 2, ' ');
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    o += line + "\n";
+  }
+  return o;
+}
+
+// "0 s", "42 s", "3 min 5 s", "2 h 10 min", "3 d 4 h".
+std::string Duration(int64_t ms) {
+  const int64_t s = ms / 1000;
+  if (s < 60) return std::to_string(s) + " s";
+  if (s < 3600) return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
+  if (s < 86400) return std::to_string(s / 3600) + " h " + std::to_string(s % 3600 / 60) + " min";
+  return std::to_string(s / 86400) + " d " + std::to_string(s % 86400 / 3600) + " h";
+}
+
+}  // namespace
+
 std::string FormatCaseList(const google::protobuf::RepeatedPtrField<v1::Case>& cases, int off,
                            int64_t now) {
   std::vector<std::vector<std::string>> rows = {
@@ -115,22 +149,36 @@ std::string FormatCaseList(const google::protobuf::RepeatedPtrField<v1::Case>& c
     rows.push_back({std::to_string(c.id()), core::StateName(c.state()), c.category(), c.place().grid(),
                     c.department().empty() ? "—" : c.department(), When(c.handle_deadline_ms(), off), light});
   }
-  std::vector<size_t> w(rows[0].size(), 0);
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  std::string o;
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      std::string cell = r[i];
-      cell.resize(w[i], ' ');
-      line += cell + "  ";
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    o += line + "\n";
+  return AlignRows(rows) + std::to_string(cases.size()) + " case(s)\n";
+}
+
+std::string FormatDeliveryLanes(const google::protobuf::RepeatedPtrField<v1::DeliveryLane>& lanes,
+                                int off, int64_t now) {
+  std::vector<std::vector<std::string>> rows = {
+      {"department", "pending", "lag", "breaker", "attempts", "delivered", "dead", "last error"}};
+  for (const auto& l : lanes) {
+    if (l.pending() == 0 && l.delivered() == 0 && l.dead() == 0 && l.breaker() == "closed") continue;
+    std::string breaker = l.breaker();
+    if (l.breaker_until_ms() > now) breaker += " until " + When(l.breaker_until_ms(), off);
+    rows.push_back({l.department(), std::to_string(l.pending()), Duration(l.lag_ms()), breaker,
+                    std::to_string(l.attempts()), std::to_string(l.delivered()),
+                    std::to_string(l.dead()), l.last_error().substr(0, 80)});
   }
-  o += std::to_string(cases.size()) + " case(s)\n";
-  return o;
+  if (rows.size() == 1) return "delivery:           every department is up to date\n";
+  return "delivery (departments with a backlog or deliveries since start):\n" + AlignRows(rows);
+}
+
+std::string FormatDeadLetters(const google::protobuf::RepeatedPtrField<v1::DeadLetter>& letters,
+                              int off) {
+  std::vector<std::vector<std::string>> rows = {
+      {"id", "kind", "department", "dead since", "attempts", "reason"}};
+  for (const auto& d : letters) {
+    const bool notice = d.item().has_notice();
+    rows.push_back({notice ? d.item().notice().id() : d.item().work_order().id(),
+                    notice ? "notice" : "work order", d.department(), When(d.dead_at_ms(), off),
+                    std::to_string(d.attempts_size()), d.reason().substr(0, 100)});
+  }
+  return AlignRows(rows) + std::to_string(letters.size()) + " dead letter(s)\n";
 }
 
 }  // namespace casebus::cli

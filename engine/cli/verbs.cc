@@ -50,6 +50,7 @@ const std::map<std::string, VerbSpec>& Specs() {
       {"list", {{"state", "department", "district", "limit", "after", "light", "min-level"}, {"overdue"}}},
       {"status", {{}, {}}},
       {"closure", {{}, {}}},
+      {"deadletter", {{"limit"}, {"all"}}},
   };
   return specs;
 }
@@ -196,6 +197,24 @@ Result<v1::Query> BuildQuery(const std::string& verb, const Flags& f) {
     l->set_after_case_id(std::strtoull(f.GetOr("after", "0").c_str(), nullptr, 10));
   } else if (verb == "status") {
     q.mutable_status();
+  } else if (verb == "deadletter") {
+    // deadletter list [ID...] [--limit N] | retry ID... | retry --all | drop ID... | drop --all
+    const auto& pos = f.positional();
+    auto* d = q.mutable_dead_letters();
+    const std::string action = pos.empty() ? "list" : pos[0];
+    if (action == "list") d->set_action(v1::DeadLetters::LIST);
+    else if (action == "retry") d->set_action(v1::DeadLetters::RETRY);
+    else if (action == "drop") d->set_action(v1::DeadLetters::DROP);
+    else
+      return Err(Status::InvalidArgument("action '" + action + "' is not list, retry or drop", "action"));
+    for (size_t i = 1; i < pos.size(); ++i) d->add_ids(pos[i]);
+    d->set_all(f.Has("all"));
+    if (action != "list" && d->ids().empty() != d->all())
+      return Err(Status::InvalidArgument(action + " needs ids or --all, not both", "ids"));
+    TRY(limit, ParseInt("limit", f.GetOr("limit", "100")));
+    d->set_limit(limit);
+    const char* user = std::getenv("USER");
+    d->set_actor(f.GetOr("actor", user && *user ? user : "operator"));
   } else {
     q.mutable_closure();
   }
@@ -203,7 +222,8 @@ Result<v1::Query> BuildQuery(const std::string& verb, const Flags& f) {
 }
 
 bool IsQuery(const std::string& verb) {
-  return verb == "show" || verb == "list" || verb == "status" || verb == "closure";
+  return verb == "show" || verb == "list" || verb == "status" || verb == "closure" ||
+         verb == "deadletter";
 }
 
 }  // namespace
@@ -282,6 +302,13 @@ int RunVerb(const std::string& verb, const Args& args) {
                 static_cast<unsigned long long>(s.timers()),
                 static_cast<unsigned long long>(s.escalations()),
                 static_cast<unsigned long long>(s.supervisions_open()));
+    std::printf("dead letters:       %llu\n", static_cast<unsigned long long>(s.dead_letters()));
+    std::fputs(FormatDeliveryLanes(s.delivery(), off, SystemClock().Now()).c_str(), stdout);
+  }
+  if (verb == "deadletter") {
+    const auto& pos = flags->positional();
+    if (pos.empty() || pos[0] == "list") std::fputs(FormatDeadLetters(q.dead_letters(), off).c_str(), stdout);
+    else std::printf("%u dead letter(s) %s\n", q.affected(), pos[0] == "retry" ? "back in the outbox" : "dropped");
   }
   return 0;
 }

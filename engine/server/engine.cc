@@ -351,7 +351,10 @@ v1::QueryResult Engine::AnswerDeadLetters(const v1::DeadLetters& q, CommitJob& j
   for (const auto& id : ids) {
     {
       std::lock_guard lock(dead_mu_);
-      if (dead_taken_.count(id)) continue;  // retried or dropped by an earlier request
+      if (dead_taken_.count(id)) {  // retried or dropped by an earlier request
+        missing.push_back(id);
+        continue;
+      }
     }
     auto bytes = store_->GetDeadLetter(id);
     v1::DeadLetter letter;
@@ -375,7 +378,7 @@ v1::QueryResult Engine::AnswerDeadLetters(const v1::DeadLetters& q, CommitJob& j
     out.set_code(v1::NOT_FOUND);
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    out.set_message("dead_letters.ids: no dead letter " + list + " (" + std::to_string(affected) +
+    out.set_message("dead_letters.ids: no dead letter " + list + " (never one, or already retried or dropped; " + std::to_string(affected) +
                     " other(s) " + (q.action() == v1::DeadLetters::RETRY ? "retried" : "dropped") + ")");
   }
   return out;

@@ -50,6 +50,11 @@ run list 0 '1 case\(s\)' -- list --state closed
 run list-empty 0 '0 case\(s\)' -- list --department fire-rescue
 run closure 0 'drainage .* 100\.0%' -- closure
 run status 0 'healthy: +yes' -- status
+run status-delivery 0 'drainage +0 +0 s +closed +0 +1 +0' -- status
+run deadletter-list 0 '^0 dead letter\(s\)' -- deadletter list
+run deadletter-retry-none 1 'NOT_FOUND.*no dead letter 9-1' -- deadletter retry 9-1
+run deadletter-bad-action 2 "action 'resend' is not list, retry or drop" -- deadletter resend 9-1
+run deadletter-drop-nothing 2 'drop needs ids or --all' -- deadletter drop
 run unknown-case 1 'case 99 does not exist' -- show 99
 run unknown-flag 2 'unknown flag --colour' -- list --colour red
 run check-config 0 'ok' -- check-config "$SRC/deploy/config/sample-city.yaml"

@@ -478,5 +478,110 @@ TEST_F(EngineTest, DepartmentCannotActOnAnotherDepartmentsCase) {
   EXPECT_EQ(c.state(), v1::DISPATCHED) << other << " accepted " << d.department() << "'s case";
 }
 
+// A department's endpoint refuses work orders for good: they become dead letters, durable
+// across a restart; an operator's retry puts one back under the same id and it is delivered;
+// a second retry finds nothing; drop removes the rest.
+class DeadLetterTest : public EngineTest {
+ protected:
+  DeadLetterTest() {
+    // The real spool adapter behind a switch that refuses everything while `refuse` is set.
+    class Refusing final : public dispatch::Adapter {
+     public:
+      Refusing(std::unique_ptr<dispatch::Adapter> inner, std::atomic<bool>& refuse)
+          : inner_(std::move(inner)), refuse_(refuse) {}
+      dispatch::Delivery Deliver(const v1::WorkOrder& o) override {
+        return refuse_ ? dispatch::Delivery::Rejected("HTTP 422 from the test") : inner_->Deliver(o);
+      }
+      dispatch::Delivery DeliverNotice(const v1::Notice& n) override { return inner_->DeliverNotice(n); }
+      std::string Endpoint() const override { return inner_->Endpoint(); }
+
+     private:
+      std::unique_ptr<dispatch::Adapter> inner_;
+      std::atomic<bool>& refuse_;
+    };
+    dispatch::AdapterRegistry real;
+    adapters::RegisterAllAdapters(real);
+    registry_.Register("spool", [this, real](const v1::Department& d, const dispatch::AdapterContext& ctx)
+                                    -> Result<std::unique_ptr<dispatch::Adapter>> {
+      auto inner = real.Create(d, ctx);
+      if (!inner) return Err(inner.error());
+      return std::unique_ptr<dispatch::Adapter>(std::make_unique<Refusing>(std::move(*inner), refuse_));
+    });
+  }
+  static v1::QueryResult Dead(Engine& e, v1::DeadLetters::Action action, std::vector<std::string> ids,
+                              bool all = false) {
+    v1::Request r;
+    r.set_version(1);
+    auto* d = r.mutable_query()->mutable_dead_letters();
+    d->set_action(action);
+    for (auto& id : ids) d->add_ids(id);
+    d->set_all(all);
+    d->set_actor("operator-1");
+    return e.Call(std::move(r)).query();
+  }
+  std::atomic<bool> refuse_{true};
+};
+
+TEST_F(DeadLetterTest, RefusedOrdersAreKeptRetriedAndDropped) {
+  std::string dept;
+  {
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    dept = Dispatched(*e, 0).department();
+    ASSERT_TRUE(WaitFor([&] { return StatusOf(*e).dead_letters() == 1; }));
+    const v1::StatusReply s = StatusOf(*e);
+    EXPECT_EQ(s.outbox_pending(), 0u);
+    bool lane_seen = false;
+    for (const auto& l : s.delivery()) {
+      if (l.department() != dept) continue;
+      lane_seen = true;
+      EXPECT_EQ(l.dead(), 1u);
+      EXPECT_EQ(l.pending(), 0u);
+      EXPECT_EQ(l.breaker(), "closed") << "a refusal is an answer: the endpoint is up";
+    }
+    EXPECT_TRUE(lane_seen) << "no delivery lane for " << dept;
+    e->Stop();
+  }
+  // After a restart the dead letter is still there, with its reason and attempt.
+  auto e = Started();
+  ASSERT_NE(e, nullptr);
+  v1::QueryResult list = Dead(*e, v1::DeadLetters::LIST, {});
+  ASSERT_EQ(list.code(), v1::OK) << list.message();
+  ASSERT_EQ(list.dead_letters_size(), 1);
+  const v1::DeadLetter& letter = list.dead_letters(0);
+  EXPECT_EQ(letter.item().work_order().id(), "1-1");
+  EXPECT_EQ(letter.department(), dept);
+  EXPECT_NE(letter.reason().find("HTTP 422 from the test"), std::string::npos) << letter.reason();
+  ASSERT_EQ(letter.attempts_size(), 1);
+  EXPECT_EQ(letter.attempts(0).error(), "HTTP 422 from the test");
+  const fs::path order_file = Spool(dept) / "1-1.json";
+  EXPECT_FALSE(fs::exists(order_file));
+
+  refuse_ = false;
+  v1::QueryResult retried = Dead(*e, v1::DeadLetters::RETRY, {"1-1"});
+  EXPECT_EQ(retried.code(), v1::OK) << retried.message();
+  EXPECT_EQ(retried.affected(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(order_file); })) << "the retried order never arrived";
+  EXPECT_EQ(Dead(*e, v1::DeadLetters::LIST, {}).dead_letters_size(), 0);
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(*e).dead_letters() == 0; }));
+  v1::QueryResult again = Dead(*e, v1::DeadLetters::RETRY, {"1-1"});
+  EXPECT_EQ(again.code(), v1::NOT_FOUND);
+  EXPECT_NE(again.message().find("1-1"), std::string::npos) << again.message();
+
+  // Two more refused, then dropped with --all; nothing is delivered.
+  refuse_ = true;
+  Dispatched(*e, 1);
+  Dispatched(*e, 2);
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(*e).dead_letters() == 2; }));
+  v1::QueryResult bad = Dead(*e, v1::DeadLetters::DROP, {});
+  EXPECT_EQ(bad.code(), v1::INVALID_ARGUMENT) << "drop with neither ids nor all";
+  v1::QueryResult dropped = Dead(*e, v1::DeadLetters::DROP, {}, /*all=*/true);
+  EXPECT_EQ(dropped.code(), v1::OK) << dropped.message();
+  EXPECT_EQ(dropped.affected(), 2u);
+  EXPECT_EQ(Dead(*e, v1::DeadLetters::LIST, {}).dead_letters_size(), 0);
+  EXPECT_EQ(StatusOf(*e).dead_letters(), 0u);
+  EXPECT_FALSE(fs::exists(Spool(dept) / "2-1.json"));
+}
+
 }  // namespace
 }  // namespace casebus::server
