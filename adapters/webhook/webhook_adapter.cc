@@ -13,7 +13,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <iomanip>
 #include <sstream>
 
@@ -33,6 +35,7 @@ constexpr size_t kMaxResponseHeaderBytes = 16 * 1024;
 
 struct Target {
   bool tls = false;
+  bool ipv6 = false;
   std::string host, port, path;
 };
 
@@ -43,7 +46,9 @@ Result<Target> ParseTarget(const std::string& url) {
   if (u->scheme() == "https") t.tls = true;
   else if (u->scheme() != "http") return Err(Status::InvalidArgument("url: scheme must be http or https", "url"));
   if (u->has_userinfo()) return Err(Status::InvalidArgument("url: user info is not allowed", "url"));
-  t.host = u->host();
+  t.host = u->host_type() == boost::urls::host_type::ipv6 ? std::string(u->host_address())
+                                                          : std::string(u->host());
+  t.ipv6 = u->host_type() == boost::urls::host_type::ipv6;
   if (t.host.empty()) return Err(Status::InvalidArgument("url: no host", "url"));
   t.port = u->has_port() ? std::string(u->port()) : (t.tls ? "443" : "80");
   t.path = u->encoded_target().empty() ? "/" : std::string(u->encoded_target());
@@ -58,9 +63,15 @@ std::string ReadSecretText(const v1::WebhookAdapter& w, const std::string& data_
     return v ? std::string(v) : "";
   }
   std::string path = w.secret_file();
+  if (path.empty()) {
+    st = Status::InvalidArgument("exactly one of secret_file and secret_env must be set", "secret_file");
+    return "";
+  }
   if (!path.starts_with("/")) path = data_dir + "/" + path;
-  std::ifstream f(path);
-  if (!f) {
+  std::error_code fs_ec;
+  std::ifstream f;
+  if (std::filesystem::is_regular_file(path, fs_ec)) f.open(path);
+  if (!f.is_open()) {
     st = Status::InvalidArgument("secret_file: cannot read " + path, "secret_file");
     return "";
   }
@@ -111,7 +122,7 @@ class WebhookAdapter final : public dispatch::Adapter {
   dispatch::Delivery Post(const std::string& id, const std::string& body) {
     const int64_t now_s = std::time(nullptr);
     http::request<http::string_body> req{http::verb::post, target_.path, 11};
-    req.set(http::field::host, target_.host + ":" + target_.port);
+    req.set(http::field::host, (target_.ipv6 ? "[" + target_.host + "]" : target_.host) + ":" + target_.port);
     req.set(http::field::user_agent, "casebus/1");
     req.set(http::field::content_type, "application/json");
     req.set(http::field::connection, "close");
@@ -124,10 +135,7 @@ class WebhookAdapter final : public dispatch::Adapter {
     net::io_context ioc;
     const auto deadline = Clock::now() + timeout_;
     beast::error_code ec;
-    http::response_parser<http::empty_body> parser;
-    parser.header_limit(kMaxResponseHeaderBytes);
-    parser.skip(true);  // the status and headers are all we read
-    std::string phase = "resolve";
+    std::optional<http::response_parser<http::empty_body>> parser;
     tcp::resolver resolver(ioc);
     beast::tcp_stream tcp_stream(ioc);
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream&>> tls;
@@ -160,7 +168,6 @@ class WebhookAdapter final : public dispatch::Adapter {
     if (!run()) return fail("timed out resolving " + target_.host);
     if (op_ec) return fail("resolving " + target_.host + ": " + op_ec.message());
 
-    phase = "connect";
     tcp_stream.expires_at(deadline);
     tcp_stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { op_ec = e; });
     if (!run()) return fail("timed out connecting");
@@ -168,7 +175,10 @@ class WebhookAdapter final : public dispatch::Adapter {
 
     if (target_.tls) {
       tls = std::make_unique<beast::ssl_stream<beast::tcp_stream&>>(tcp_stream, *ssl_);
-      if (!SSL_set_tlsext_host_name(tls->native_handle(), target_.host.c_str()))
+      beast::error_code addr_ec;
+      (void)net::ip::make_address(target_.host, addr_ec);
+      const bool ip_literal = !addr_ec;  // RFC 6066: no server name for an address
+      if (!ip_literal && !SSL_set_tlsext_host_name(tls->native_handle(), target_.host.c_str()))
         return fail("TLS: cannot set the server name");
       tls->set_verify_callback(ssl::host_name_verification(target_.host));
       tls->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { op_ec = e; });
@@ -183,15 +193,20 @@ class WebhookAdapter final : public dispatch::Adapter {
     if (!run() || op_ec == beast::error::timeout) return fail("timed out sending the request");
     if (op_ec) return fail("sending: " + op_ec.message());
 
-    tcp_stream.expires_at(deadline);
     auto on_read = [&](beast::error_code e, size_t) { op_ec = e; };
-    if (tls) http::async_read_header(*tls, buffer, parser, on_read);
-    else http::async_read_header(tcp_stream, buffer, parser, on_read);
-    if (!run() || op_ec == beast::error::timeout) return fail("timed out waiting for the response");
-    if (op_ec) return fail("reading the response: " + op_ec.message());
+    do {  // 1xx answers are interim (RFC 9110 15.2): the final one follows
+      parser.emplace();
+      parser->header_limit(kMaxResponseHeaderBytes);
+      parser->skip(true);  // the status and headers are all we read
+      tcp_stream.expires_at(deadline);
+      if (tls) http::async_read_header(*tls, buffer, *parser, on_read);
+      else http::async_read_header(tcp_stream, buffer, *parser, on_read);
+      if (!run() || op_ec == beast::error::timeout) return fail("timed out waiting for the response");
+      if (op_ec) return fail("reading the response: " + op_ec.message());
+    } while (parser->get().result_int() / 100 == 1 && parser->get().result_int() != 101);
     beast::get_lowest_layer(tcp_stream).socket().shutdown(tcp::socket::shutdown_both, ec);
 
-    const auto& res = parser.get();
+    const auto& res = parser->get();
     const int code = static_cast<int>(res.result_int());
     const std::string said = "HTTP " + std::to_string(code) + " from " + url_;
     if (code >= 200 && code < 300) return dispatch::Delivery::Delivered();
@@ -223,11 +238,12 @@ int64_t ParseRetryAfter(std::string_view value, int64_t now_s) {
     if (value.size() > 9) return 999'999'999'000;  // absurd; the policy cuts it
     return std::stoll(std::string(value)) * 1000;
   }
+  if (value.size() != 29 || value[3] != ',' || value[4] != ' ' || value[7] != ' ') return -1;
   std::tm tm{};
   std::istringstream in{std::string(value)};
   in.imbue(std::locale::classic());
   in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S GMT");
-  if (in.fail()) return -1;
+  if (in.fail() || in.peek() != std::char_traits<char>::eof()) return -1;
   const int64_t at = timegm(&tm);
   return std::max<int64_t>(0, (at - now_s) * 1000);
 }

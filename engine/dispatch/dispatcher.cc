@@ -162,6 +162,7 @@ std::vector<v1::DeliveryLane> Dispatcher::Lanes() const {
     l.set_last_error(lane.last_error);
     l.set_delivered(lane.delivered);
     l.set_dead(lane.dead);
+    l.set_in_memory(lane.window.size());
   }
   return out;
 }

@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--outage-from", type=int, default=-1)
     ap.add_argument("--outage-count", type=int, default=0)
     ap.add_argument("--all-ok", action="store_true", help="answer 200 to everything but poison")
+    ap.add_argument("--port", type=int, default=0, help="listen here (0: any free port)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -105,7 +106,7 @@ def main():
         daemon_threads = True
         request_queue_size = 128
 
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", args.port), Handler)
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os

@@ -298,7 +298,7 @@ const Mistake kDepartmentsAndCategories[] = {
     {"MissingAdapter", "    adapter:\n      spool: {directory: spool/roads}\n", "", "id: roads",
      "departments[1].adapter: required"},
     {"AdapterWithoutKind", "spool: {directory: spool/roads}", "", "adapter:\n      \n",
-     "departments[1].adapter: exactly one kind must be set (spool)"},
+     "departments[1].adapter: exactly one kind must be set (spool, webhook)"},
     {"SpoolWithoutDirectory", "spool: {directory: spool/roads}", "spool: {}", "spool: {}",
      "departments[1].adapter.spool.directory: required"},
     {"MissingHandleLimit", "    limits:\n      handle: {value: 1, clock: working_hours}\n",
@@ -312,6 +312,77 @@ const Mistake kDepartmentsAndCategories[] = {
      "categories[2].kind: required"},
 };
 INSTANTIATE_TEST_SUITE_P(Catalog, MistakeTest, ::testing::ValuesIn(kDepartmentsAndCategories),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// Each turns the roads bureau into a webhook department (flow style, or block style where the
+// line of a nested key matters) and lists webhook_allow right after it.
+#define ROADS_SPOOL "      spool: {directory: spool/roads}\ncategories:\n"
+#define ROADS_WEBHOOK(webhook, allow) "      webhook: " webhook "\n" allow "categories:\n"
+#define ALLOW_ROADS "webhook_allow: [\"https://roads.gov/\"]\n"
+const Mistake kWebhooks[] = {
+    {"UrlNotUnderWebhookAllow", ROADS_SPOOL,
+     ROADS_WEBHOOK("{url: \"https://evil.example/x\", secret_env: ROADS_SECRET}", ALLOW_ROADS),
+     "webhook:",
+     "departments[1].adapter.webhook.url: \"https://evil.example/x\" is not under any "
+     "webhook_allow prefix"},
+    {"UrlWithEmptyWebhookAllow", ROADS_SPOOL,
+     ROADS_WEBHOOK("{url: \"https://roads.gov/x\", secret_env: ROADS_SECRET}", ""), "webhook:",
+     "departments[1].adapter.webhook.url: \"https://roads.gov/x\" is not under any webhook_allow "
+     "prefix (webhook_allow is empty)"},
+    {"WebhookAllowWithoutPath", ROADS_SPOOL,
+     ROADS_WEBHOOK("{url: \"https://a.gov/x\", secret_env: ROADS_SECRET}",
+                   "webhook_allow:\n  - \"https://roads.gov/\"\n  - \"https://a.gov\"\n"),
+     "- \"https://a.gov\"",
+     "webhook_allow[1]: must end its host with a path (at least \"/\"), got \"https://a.gov\""},
+    {"UrlWithUserInfo", ROADS_SPOOL,
+     ROADS_WEBHOOK("{url: \"https://u@roads.gov/x\", secret_env: ROADS_SECRET}", ALLOW_ROADS),
+     "webhook:",
+     "departments[1].adapter.webhook.url: must be an http:// or https:// URL with a host and no "
+     "user info, spaces or control characters, got \"https://u@roads.gov/x\""},
+    {"NeitherSecretFileNorSecretEnv", ROADS_SPOOL,
+     ROADS_WEBHOOK("{url: \"https://roads.gov/x\"}", ALLOW_ROADS), "webhook:",
+     "departments[1].adapter.webhook: exactly one of secret_file and secret_env must be set (the "
+     "secret itself never goes in the config)"},
+    {"BothSecretFileAndSecretEnv", ROADS_SPOOL,
+     ROADS_WEBHOOK("\n        url: \"https://roads.gov/x\"\n        secret_file: roads.key\n"
+                   "        secret_env: ROADS_SECRET",
+                   ALLOW_ROADS),
+     "webhook:",
+     "departments[1].adapter.webhook: exactly one of secret_file and secret_env must be set (the "
+     "secret itself never goes in the config)"},
+};
+#undef ALLOW_ROADS
+#undef ROADS_WEBHOOK
+#undef ROADS_SPOOL
+INSTANTIATE_TEST_SUITE_P(Webhook, MistakeTest, ::testing::ValuesIn(kWebhooks),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(LoadCityConfigText, LoadsAWebhookDepartment) {
+  std::string yaml = Edit("      spool: {directory: spool/roads}\ncategories:\n",
+                          "      webhook: {url: \"https://roads.gov/x\", secret_env: ROADS_SECRET}\n"
+                          "webhook_allow: [\"https://roads.gov/\"]\ncategories:\n");
+  auto loaded = LoadCityConfigText(yaml, "city.yaml");
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  EXPECT_EQ((*loaded)->departments(1).adapter().webhook().url(), "https://roads.gov/x");
+  EXPECT_EQ((*loaded)->webhook_allow(0), "https://roads.gov/");
+}
+
+// Each adds a block-style delivery policy after intake.
+#define AFTER_INTAKE "intake: {max_batch: 512}\n"
+const Mistake kDelivery[] = {
+    {"BackoffCapBelowBase", AFTER_INTAKE,
+     AFTER_INTAKE "delivery:\n  backoff_base_ms: 5000\n  backoff_cap_ms: 1000\n", "backoff_cap",
+     "delivery.backoff_cap_ms: the cap (1000 ms) must not be below the base (5000 ms)"},
+    {"BackoffBaseAboveTheDefaultCap", AFTER_INTAKE,
+     AFTER_INTAKE "delivery:\n  workers: 2\n  backoff_base_ms: 700000\n", "backoff_base",
+     "delivery.backoff_base_ms: the cap (600000 ms) must not be below the base (700000 ms)"},
+    {"TooManyWorkers", AFTER_INTAKE, AFTER_INTAKE "delivery:\n  timeout_ms: 500\n  workers: 65\n",
+     "workers", "delivery.workers: must be at most 64, got 65"},
+    {"NegativeMaxAge", AFTER_INTAKE, AFTER_INTAKE "delivery:\n  workers: 2\n  max_age_hours: -1\n",
+     "max_age", "delivery.max_age_hours: must be between 0 (default 72) and 8784 (one year), got -1"},
+};
+#undef AFTER_INTAKE
+INSTANTIATE_TEST_SUITE_P(Delivery, MistakeTest, ::testing::ValuesIn(kDelivery),
                          [](const auto& info) { return std::string(info.param.name); });
 
 const Mistake kCalendar[] = {
