@@ -2,10 +2,12 @@
 
 #include "adapters/spool/spool_adapter.h"
 #include "adapters/webhook/webhook_adapter.h"
+#include "adapters/zmq/zmq_adapter.h"
 
 namespace casebus::adapters {
 void RegisterAllAdapters(dispatch::AdapterRegistry& registry) {
   RegisterSpoolAdapter(registry);
   webhook::RegisterWebhookAdapter(registry);
+  zmqgw::RegisterZmqAdapter(registry);
 }
 }  // namespace casebus::adapters

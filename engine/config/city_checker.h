@@ -5,6 +5,7 @@
 // Invariant: each index maps a key to the path of its first definition, so a duplicate can name
 // the line of the original. Thread safety: one checker per validation, one thread.
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,6 +45,9 @@ class CityChecker {
   void CheckWebhookAllow();
   void CheckWebhook(const casebus::v1::WebhookAdapter& webhook, const std::string& path);
   static bool WebUrl(const std::string& url);
+  void CheckZmq(const casebus::v1::Department& department, const std::string& path);
+  static bool Z85Key(const std::string& key);
+  void CheckOpen311(const casebus::v1::Open311Adapter& open311, const std::string& path);
 
   // validate_catalog.cc
   void CheckCategories();
@@ -73,6 +77,8 @@ class CityChecker {
   std::vector<std::string> sorted_grids_;       // for place_prefix lookups
   std::vector<std::string> sorted_categories_;  // for category_prefix lookups
   std::unordered_map<std::string, const casebus::v1::Category*> category_by_code_;
+  std::map<std::string, std::string> zmq_keys_;  // client key → its department
+  bool zmq_gateway_checked_ = false;
   std::unordered_set<std::string> parent_categories_;  // codes some category names as parent
 };
 

@@ -203,6 +203,67 @@ void CityChecker::CheckAdapter(const Department& department, const std::string& 
     case casebus::v1::AdapterConfig::kWebhook:
       CheckWebhook(adapter.webhook(), path + ".adapter.webhook");
       break;
+    case casebus::v1::AdapterConfig::kZmq:
+      CheckZmq(department, path + ".adapter.zmq");
+      break;
+    case casebus::v1::AdapterConfig::kOpen311:
+      CheckOpen311(adapter.open311(), path + ".adapter.open311");
+      break;
+  }
+}
+
+void CityChecker::CheckZmq(const Department& department, const std::string& path) {
+  const auto& keys = department.adapter().zmq().client_keys();
+  if (keys.empty()) Report(path + ".client_keys", "at least one client key is required");
+  for (int i = 0; i < keys.size(); ++i) {
+    const std::string& k = keys.Get(i);
+    const std::string at = At(path + ".client_keys", i);
+    if (!Z85Key(k)) {
+      Report(at, "must be a Z85-encoded CURVE public key (40 characters), got " + Quote(k));
+    } else if (auto [it, added] = zmq_keys_.emplace(k, department.id()); !added) {
+      Report(at, "this key already belongs to department " + Quote(it->second) +
+                     "; a client acts as one department");
+    }
+  }
+  const auto& gw = config_.zmq_gateway();
+  if (!zmq_gateway_checked_) {
+    zmq_gateway_checked_ = true;
+    if (gw.endpoint().empty())
+      Report("zmq_gateway.endpoint", "required when a department uses the zmq adapter");
+    if (gw.secret_key_file().empty() == gw.secret_key_env().empty())
+      Report("zmq_gateway", "exactly one of secret_key_file and secret_key_env must be set (the "
+                            "key itself never goes in the config)");
+  }
+}
+
+bool CityChecker::Z85Key(const std::string& k) {
+  static const std::string kAlphabet =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  return k.size() == 40 && k.find_first_not_of(kAlphabet) == std::string::npos;
+}
+
+void CityChecker::CheckOpen311(const casebus::v1::Open311Adapter& o, const std::string& path) {
+  const std::string& url = o.endpoint();
+  if (url.empty()) {
+    Report(path + ".endpoint", "required");
+  } else if (!WebUrl(url) || !url.ends_with("/")) {
+    Report(path + ".endpoint", "must be an http:// or https:// base URL ending in \"/\", got " + Quote(url));
+  } else if (std::none_of(config_.webhook_allow().begin(), config_.webhook_allow().end(),
+                          [&](const std::string& p) { return url.starts_with(p); })) {
+    Report(path + ".endpoint", Quote(url) + " is not under any webhook_allow prefix");
+  }
+  if (o.api_key_file().empty() == o.api_key_env().empty())
+    Report(path, "exactly one of api_key_file and api_key_env must be set");
+  std::set<std::string> seen;
+  for (int i = 0; i < o.service_codes_size(); ++i) {
+    const auto& sc = o.service_codes(i);
+    const std::string at = At(path + ".service_codes", i);
+    if (!std::any_of(config_.categories().begin(), config_.categories().end(),
+                     [&](const auto& c) { return c.code() == sc.category(); }))
+      Report(at + ".category", "category " + Quote(sc.category()) + " does not exist");
+    else if (!seen.insert(sc.category()).second)
+      Report(at + ".category", "category " + Quote(sc.category()) + " is mapped twice");
+    if (sc.service_code().empty()) Report(at + ".service_code", "required");
   }
 }
 

@@ -56,8 +56,8 @@ Dispatcher::Lane& Dispatcher::LaneFor(const std::string& department) {
 void Dispatcher::SetBacklog(const std::map<std::string, uint64_t>& pending) {
   std::lock_guard lock(mu_);
   for (const auto& [dept, n] : pending) {
-    LaneFor(dept).pending += n;
-    pending_ += n;
+    LaneFor(dept).pending += static_cast<int64_t>(n);
+    pending_ += static_cast<int64_t>(n);
   }
 }
 
@@ -88,14 +88,20 @@ void Dispatcher::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::deque<Task> dropped;
   {
     std::lock_guard lock(work_mu_);
     work_stop_ = true;
-    tasks_.clear();  // not started: they stay in the outbox for the next start
+    dropped.swap(tasks_);  // not started: they stay in the outbox for the next start
   }
   work_cv_.notify_all();
   for (auto& w : workers_) w.join();
   workers_.clear();
+  std::lock_guard lock(mu_);
+  for (const Task& t : dropped) {
+    t.lane->in_flight = false;
+    if (t.probe) t.lane->breaker->probing = false;
+  }
 }
 
 const std::string& Dispatcher::IdOf(const v1::OutboxItem& item) {
@@ -114,8 +120,11 @@ void Dispatcher::Enqueue(std::vector<OutboxEntry> entries) {
   if (entries.empty()) return;
   {
     std::lock_guard lock(mu_);
-    pending_ += entries.size();
-    for (auto& e : entries) incoming_.push_back(std::move(e));
+    pending_ += static_cast<int64_t>(entries.size());
+    for (auto& e : entries) {
+      ++LaneFor(DepartmentOf(e.item)).pending;
+      incoming_.push_back(std::move(e));
+    }
   }
   cv_.notify_one();
 }
@@ -124,8 +133,8 @@ void Dispatcher::Reload(const std::string& department, uint64_t added) {
   {
     std::lock_guard lock(mu_);
     Lane& lane = LaneFor(department);
-    lane.pending += added;
-    pending_ += added;
+    lane.pending += static_cast<int64_t>(added);
+    pending_ += static_cast<int64_t>(added);
     // Rows may now sit before the cursor: read the lane from its first row again. What is in
     // the window is skipped by key when it is read again.
     lane.on_disk = true;
@@ -136,7 +145,7 @@ void Dispatcher::Reload(const std::string& department, uint64_t added) {
 
 uint64_t Dispatcher::pending() const {
   std::lock_guard lock(mu_);
-  return pending_;
+  return static_cast<uint64_t>(std::max<int64_t>(0, pending_));
 }
 
 uint64_t Dispatcher::delivered() const {
@@ -152,7 +161,7 @@ std::vector<v1::DeliveryLane> Dispatcher::Lanes() const {
     v1::DeliveryLane& l = out.emplace_back();
     l.set_department(dept);
     l.set_endpoint(lane.endpoint);
-    l.set_pending(lane.pending);
+    l.set_pending(static_cast<uint64_t>(std::max<int64_t>(0, lane.pending)));
     if (!lane.window.empty()) l.set_lag_ms(std::max<int64_t>(0, now - IssuedAt(lane.window.front().item)));
     if (lane.breaker) {
       l.set_breaker(BreakerName(lane.breaker->state));
@@ -202,36 +211,40 @@ void Dispatcher::Refill(Lane& lane) {
 }
 
 bool Dispatcher::NextTask(Lane& lane, int64_t now, Task& task) {
-  if (lane.in_flight || lane.next_try_ms > now) return false;
-  Refill(lane);
-  if (lane.window.empty() || lane.next_try_ms > now) return false;
-  const OutboxEntry& head = lane.window.front();
-  if (!lane.adapter) {
-    DeadLetter(lane, "department " + lane.department + " has no adapter", now);
-    return false;
+  // Loops past heads it gives up on (no adapter, too old); a failed move to the dead letters
+  // sets next_try_ms ahead, which ends the loop.
+  for (;;) {
+    if (lane.in_flight || lane.next_try_ms > now) return false;
+    Refill(lane);
+    if (lane.window.empty() || lane.next_try_ms > now) return false;
+    const OutboxEntry& head = lane.window.front();
+    if (!lane.adapter) {
+      DeadLetter(lane, "department " + lane.department + " has no adapter", now);
+      continue;
+    }
+    const int64_t max_age_ms = static_cast<int64_t>(policy_.max_age_hours() * 3'600'000.0);
+    if (now - IssuedAt(head.item) > max_age_ms) {
+      char hours[32];
+      std::snprintf(hours, sizeof hours, "%g", policy_.max_age_hours());
+      DeadLetter(lane, std::string("undelivered ") + hours +
+                           " h after it was issued (max age); last error: " +
+                           (lane.tries == 0 || lane.last_error.empty() ? "none" : lane.last_error),
+                 now);
+      continue;
+    }
+    Breaker& b = *lane.breaker;
+    bool probe = false;
+    if (b.state != Breaker::kClosed) {
+      if (b.probing || now < b.until_ms) return false;
+      b.state = Breaker::kHalfOpen;
+      b.probing = true;
+      probe = true;
+      Log("dispatch: breaker for " + lane.endpoint + " is half-open; probing with " + IdOf(head.item));
+    }
+    lane.in_flight = true;
+    task = Task{&lane, head, probe};
+    return true;
   }
-  const int64_t max_age_ms = static_cast<int64_t>(policy_.max_age_hours() * 3'600'000.0);
-  if (now - IssuedAt(head.item) > max_age_ms) {
-    char hours[32];
-    std::snprintf(hours, sizeof hours, "%g", policy_.max_age_hours());
-    DeadLetter(lane, std::string("undelivered ") + hours +
-                         " h after it was issued (max age); last error: " +
-                         (lane.last_error.empty() ? "none" : lane.last_error),
-               now);
-    return false;
-  }
-  Breaker& b = *lane.breaker;
-  bool probe = false;
-  if (b.state != Breaker::kClosed) {
-    if (b.probing || now < b.until_ms) return false;
-    b.state = Breaker::kHalfOpen;
-    b.probing = true;
-    probe = true;
-    Log("dispatch: breaker for " + lane.endpoint + " is half-open; probing with " + IdOf(head.item));
-  }
-  lane.in_flight = true;
-  task = Task{&lane, head, probe};
-  return true;
 }
 
 Delivery Dispatcher::Attempt(const Task& task) {
@@ -261,8 +274,8 @@ void Dispatcher::DeadLetter(Lane& lane, const std::string& reason, int64_t now) 
   lane.attempts = lane.tries = 0;
   lane.history.clear();
   lane.next_try_ms = 0;
-  if (lane.pending > 0) --lane.pending;
-  if (pending_ > 0) --pending_;
+  --lane.pending;
+  --pending_;
   ++lane.dead;
 }
 
@@ -292,8 +305,8 @@ void Dispatcher::Finish(const Done& d) {
     lane.history.clear();
     lane.next_try_ms = 0;
     lane.last_error.clear();
-    if (lane.pending > 0) --lane.pending;
-    if (pending_ > 0) --pending_;
+    --lane.pending;
+    --pending_;
     ++lane.delivered;
     ++delivered_;
     return;
@@ -352,7 +365,6 @@ void Dispatcher::Round(bool poll_always) {
     settled.swap(settlements_);
     for (auto& e : incoming_) {
       Lane& lane = LaneFor(DepartmentOf(e.item));
-      ++lane.pending;
       // Already read from disk (the lane read past it before this arrived), or behind rows
       // still on disk: the disk has it.
       if (!lane.cursor.empty() && e.key <= lane.cursor) continue;

@@ -129,7 +129,10 @@ class Dispatcher {
     std::vector<v1::DeliveryAttempt> history;  // of the head
     int64_t next_try_ms = 0;
     std::string last_error;
-    uint64_t pending = 0, delivered = 0, dead = 0;
+    // Counted when rows are enqueued (or found at open), uncounted when delivered or dead: a
+    // row read from disk may be delivered before its Enqueue is counted, so briefly negative.
+    int64_t pending = 0;
+    uint64_t delivered = 0, dead = 0;
   };
   struct Task {
     Lane* lane;
@@ -177,7 +180,8 @@ class Dispatcher {
   std::vector<OutboxEntry> incoming_;
   std::vector<Settlement> settlements_;
   std::vector<Done> done_;
-  uint64_t pending_ = 0, delivered_ = 0;
+  int64_t pending_ = 0;  // as Lane::pending
+  uint64_t delivered_ = 0;
   bool stop_ = false;
   int64_t last_poll_ms_ = 0;  // RunOnce's caller only
 
