@@ -17,6 +17,8 @@ int RunServe(const Args& args);
 int RunCheckConfig(const Args& args);
 int RunDemo(const Args& args);
 int RunSimulate(const Args& args);
+int RunDept(const Args& args);    // a department's console on the zmq gateway (dept.cc)
+int RunKeygen(const Args& args);  // a CURVE keypair
 // report, register, dispatch, accept, ... show, list, status, closure.
 int RunVerb(const std::string& verb, const Args& args);
 bool IsVerb(const std::string& verb);

@@ -21,6 +21,11 @@ void Usage() {
       "        a synthetic week of the sample city on a virtual clock, then closure tables\n"
       "  simulate --scenario FILE.jsonl [--config FILE] [--until ISO] [--json OUT]\n"
       "        replay timestamped commands on a virtual clock; deadlines, escalations, closure\n"
+      "  keygen                    a CURVE keypair (Z85) for the department gateway or a client\n"
+      "  dept --department D --gateway EP --server-key PUB --key-file F ACTION\n"
+      "        a department's console on the zmq gateway; ACTION: inbox [--wait S],\n"
+      "        accept ID, resolve ID --evidence E, return ID --reason R, note ID --text T,\n"
+      "        extend ID --hours H\n"
       "\n"
       "operator verbs (talk to a running server; --endpoint or $CASEBUS_ENDPOINT):\n"
       "  report --category C --grid G --source S [--lat --lon --urgency --asset --description --reporter]\n"
@@ -54,6 +59,8 @@ int main(int argc, char** argv) {
   if (cmd == "check-config") return RunCheckConfig(args);
   if (cmd == "demo") return RunDemo(args);
   if (cmd == "simulate") return RunSimulate(args);
+  if (cmd == "dept") return RunDept(args);
+  if (cmd == "keygen") return RunKeygen(args);
   if (IsVerb(cmd)) return RunVerb(cmd, args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     Usage();

@@ -178,6 +178,7 @@ v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, Millis issued_at,
   w.set_reason(std::move(reason));
   *w.mutable_route() = c.route();
   w.set_rework_count(c.rework_count());
+  w.set_utc_offset_minutes(calendar_.utc_offset_minutes_at(issued_at));
   return w;
 }
 

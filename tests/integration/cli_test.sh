@@ -73,3 +73,43 @@ pid=
 [ "$rc" -eq 0 ] || fail "serve exited $rc on SIGTERM"
 grep -q "stopped" "$d/log" || fail "no stop message"
 echo "ok   SIGTERM: clean exit"
+
+# The department console on the zmq gateway: keys from `casebus keygen`, drainage on zmq.
+"$B" keygen >"$d/server.keys" || fail "keygen"
+"$B" keygen >"$d/drainage.keys" || fail "keygen"
+grep -qE '^public: .{40}$' "$d/server.keys" || fail "keygen output: $(cat "$d/server.keys")"
+SERVER_PUB=$(sed -n 's/^public: //p' "$d/server.keys")
+sed -n 's/^secret: //p' "$d/server.keys" >"$d/server.secret"
+DRAIN_PUB=$(sed -n 's/^public: //p' "$d/drainage.keys")
+sed -n 's/^secret: //p' "$d/drainage.keys" >"$d/drainage.secret"
+GW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$SRC/deploy/config/sample-city.yaml" "$d/zmq-city.yaml" "$DRAIN_PUB" "$GW_PORT" "$d/server.secret" <<'PY'
+import sys
+src, out, key, port, secret = sys.argv[1:]
+text = open(src).read()
+old = '      spool:\n        directory: "spool/drainage"\n'
+assert old in text
+text = text.replace(old, '      zmq:\n        client_keys: ["%s"]\n' % key)
+text += '\nzmq_gateway:\n  endpoint: "tcp://127.0.0.1:%s"\n  secret_key_file: "%s"\n' % (port, secret)
+open(out, "w").write(text)
+PY
+run check-zmq-config 0 'ok' -- check-config "$d/zmq-city.yaml"
+rm -f "$d/ep"
+"$B" serve --config "$d/zmq-city.yaml" --data "$d/data2" --endpoint 'tcp://127.0.0.1:*' --endpoint-file "$d/ep" >"$d/log2" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$d/ep" ] && break; sleep 0.1; done
+[ -s "$d/ep" ] || fail "zmq server did not start: $(cat "$d/log2")"
+export CASEBUS_ENDPOINT=$(cat "$d/ep")
+DEPT=(dept --department drainage --gateway "tcp://127.0.0.1:$GW_PORT" --server-key "$SERVER_PUB" --key-file "$d/drainage.secret")
+run zmq-report 0 '^ok: case 1$' -- report --category 200404 --grid $G --source inspector --description "drain"
+run zmq-register 0 '^ok: case 1$' -- register 1
+run zmq-dispatch 0 'case 1 → drainage' -- dispatch 1
+run dept-inbox 0 '1 work order\(s\)' -- "${DEPT[@]}" inbox --wait 3
+run dept-accept 0 '^ok: case 1$' -- "${DEPT[@]}" accept 1
+run dept-resolve 0 '^ok: case 1$' -- "${DEPT[@]}" resolve 1 --evidence photo://fixed.jpg
+run dept-show 0 'resolved' -- show 1
+run dept-bad-key 2 'key-file' -- dept --department drainage --gateway "tcp://127.0.0.1:$GW_PORT" --server-key "$SERVER_PUB" --key-file /nonexistent accept 1
+kill -TERM "$pid"
+wait "$pid"
+pid=
+echo "ok   department console on the zmq gateway"
