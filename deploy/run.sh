@@ -14,7 +14,7 @@ PACKAGES=(
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler librocksdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libexpected-dev
-  libhowardhinnant-date-dev libssl-dev python3 python3-zmq
+  libhowardhinnant-date-dev libssl-dev openssl zlib1g-dev python3 python3-zmq
 )
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
