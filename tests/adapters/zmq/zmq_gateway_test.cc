@@ -106,12 +106,8 @@ class ZmqGatewayTest : public ::testing::Test {
       if (d.id() == "water-supply") d.mutable_adapter()->mutable_zmq()->add_client_keys(water_.public_key);
     }
     adapters::RegisterAllAdapters(registry_);
-    server::EngineOptions o;
-    o.data_dir = dir_.path();
-    auto e = server::Engine::Open(city, o, clock_, registry_);
-    ASSERT_TRUE(e) << e.error().ToString();
-    engine_ = std::move(*e);
-    engine_->Start();
+    engine_ = StartedEngine(city, dir_.path(), clock_, registry_);
+    ASSERT_NE(engine_, nullptr);
   }
   void TearDown() override {
     if (engine_) engine_->Stop();

@@ -16,6 +16,7 @@
 #include "casebus/v1/config.pb.h"
 #include "engine/base/clock.h"
 #include "engine/config/loader.h"
+#include "engine/server/engine.h"
 
 namespace casebus::server::testing {
 
@@ -142,6 +143,20 @@ inline bool WaitFor(const std::function<bool()>& done,
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return done();
+}
+
+// An Engine on `city` with its data in `dir`, started; nullptr (and a test failure) when it
+// does not open.
+inline std::unique_ptr<Engine> StartedEngine(std::shared_ptr<const v1::CityConfig> city,
+                                             const std::string& dir, const Clock& clock,
+                                             const dispatch::AdapterRegistry& registry) {
+  EngineOptions o;
+  o.data_dir = dir;
+  auto e = Engine::Open(std::move(city), o, clock, registry);
+  EXPECT_TRUE(e.has_value()) << e.error().ToString();
+  if (!e) return nullptr;
+  (*e)->Start();
+  return std::move(*e);
 }
 
 }  // namespace casebus::server::testing
