@@ -101,7 +101,14 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
       req.set_version(1);
       *req.add_commands() = std::move(r.command);
       auto settle = [self, dept = r.department, token = r.token](v1::Reply&& reply) {
-        self->dispatcher_->Settle(dept, token, reply.results(0));
+        const v1::CommandResult& res = reply.results(0);
+        // A department's refused reply is logged (another department's case, an illegal
+        // step): the department hears the reason on its channel, operators see it here.
+        if (res.code() != v1::OK && res.code() != v1::BUSY && res.code() != v1::UNAVAILABLE)
+          std::fprintf(stderr, "casebus: reply %s from department %s refused: %s: %s\n",
+                       res.request_id().c_str(), dept.c_str(), v1::Code_Name(res.code()).c_str(),
+                       res.message().c_str());
+        self->dispatcher_->Settle(dept, token, res);
       };
       if (!self->Submit(std::move(req), settle)) {
         v1::CommandResult busy;
