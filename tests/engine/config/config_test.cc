@@ -298,7 +298,7 @@ const Mistake kDepartmentsAndCategories[] = {
     {"MissingAdapter", "    adapter:\n      spool: {directory: spool/roads}\n", "", "id: roads",
      "departments[1].adapter: required"},
     {"AdapterWithoutKind", "spool: {directory: spool/roads}", "", "adapter:\n      \n",
-     "departments[1].adapter: exactly one kind must be set (spool, webhook)"},
+     "departments[1].adapter: exactly one kind must be set (spool, webhook, zmq, open311)"},
     {"SpoolWithoutDirectory", "spool: {directory: spool/roads}", "spool: {}", "spool: {}",
      "departments[1].adapter.spool.directory: required"},
     {"MissingHandleLimit", "    limits:\n      handle: {value: 1, clock: working_hours}\n",
