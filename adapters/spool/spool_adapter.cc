@@ -178,7 +178,10 @@ class SpoolAdapter final : public dispatch::Adapter {
     std::error_code ec;
     const fs::path target = fs::path(dir_) / "inbox/rejected" / name;
     fs::rename(fs::path(dir_) / "inbox" / name, target, ec);
-    std::ofstream(target.string() + ".reason") << reason << '\n';
+    // Written aside and renamed: a reader never sees an empty or half-written reason.
+    const std::string reason_path = target.string() + ".reason";
+    std::ofstream(reason_path + ".tmp") << reason << '\n';
+    fs::rename(reason_path + ".tmp", reason_path, ec);
   }
 
   std::string department_;

@@ -18,31 +18,13 @@
 #include <zmq.hpp>
 
 #include "casebus/v1/gateway.pb.h"
+#include "engine/base/proto_check.h"
 
 namespace casebus::zmqgw {
 namespace {
 
 constexpr size_t kMaxFrameBytes = 1 << 20;
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
-
-// Names the first field this build does not know, or "" when there is none.
-std::string UnknownField(const google::protobuf::Message& m, const std::string& path) {
-  const auto* refl = m.GetReflection();
-  if (!refl->GetUnknownFields(m).empty()) return path.empty() ? "(top level)" : path;
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  refl->ListFields(m, &fields);
-  for (const auto* f : fields) {
-    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
-    const std::string p = path.empty() ? f->name() : path + "." + f->name();
-    if (f->is_repeated()) {
-      for (int i = 0; i < refl->FieldSize(m, f); ++i)
-        if (auto u = UnknownField(refl->GetRepeatedMessage(m, f, i), p); !u.empty()) return u;
-    } else if (auto u = UnknownField(refl->GetMessage(m, f), p); !u.empty()) {
-      return u;
-    }
-  }
-  return "";
-}
 
 Result<std::string> ReadKey(const std::string& file, const std::string& env, const std::string& data_dir,
                             const std::string& what) {
@@ -252,7 +234,7 @@ class Gateway {
     std::string bad;
     if (payload.size() == 0) bad = "empty frame (one GatewayFrame per message)";
     else if (!f.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) bad = "the frame is not a GatewayFrame";
-    else if (auto u = UnknownField(f, ""); !u.empty()) bad = "unknown field in " + u + ": this engine does not know it";
+    else if (Status u = CheckNoUnknownFields(f, "", "frame"); !u.ok()) bad = u.message();
     else if (f.body_case() == v1::GatewayFrame::BODY_NOT_SET) bad = "the frame has no body";
     std::lock_guard lock(mu_);
     if (!bad.empty()) {

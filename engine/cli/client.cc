@@ -1,5 +1,8 @@
 #include "engine/cli/client.h"
 
+#include <random>
+#include <sstream>
+
 #include <cstdlib>
 
 namespace casebus::cli {
@@ -32,6 +35,13 @@ Result<v1::Reply> Client::Call(const v1::Request& request, std::chrono::millisec
   } catch (const zmq::error_t& e) {
     return Err(Status::Unavailable(endpoint_ + ": " + e.what()));
   }
+}
+
+std::string RandomRequestId(const std::string& prefix) {
+  std::random_device rd;
+  std::ostringstream s;
+  s << prefix << "-" << std::hex << rd() << rd();
+  return s.str();
 }
 
 }  // namespace casebus::cli

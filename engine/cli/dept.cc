@@ -23,6 +23,7 @@
 #include "casebus/v1/gateway.pb.h"
 #include "engine/base/clock.h"
 #include "engine/base/time_format.h"
+#include "engine/cli/client.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
 #include "engine/cli/print.h"
@@ -33,13 +34,6 @@ namespace {
 int Fail(const std::string& what, int code = 1) {
   std::fprintf(stderr, "casebus dept: %s\n", what.c_str());
   return code;
-}
-
-std::string RequestId() {
-  std::random_device rd;
-  std::ostringstream s;
-  s << "dept-" << std::hex << rd() << rd();
-  return s.str();
 }
 
 class GatewayClient {
@@ -145,7 +139,7 @@ int RunDept(const Args& args) {
   if (!case_id) return Fail(case_id.error().message(), 2);
   v1::GatewayFrame frame;
   v1::Command* c = frame.mutable_command();
-  c->set_request_id(f->GetOr("request-id", RequestId()));
+  c->set_request_id(f->GetOr("request-id", RandomRequestId("dept")));
   c->set_actor(department);
   if (action == "accept") {
     c->mutable_accept()->set_case_id(*case_id);

@@ -55,13 +55,6 @@ const std::map<std::string, VerbSpec>& Specs() {
   return specs;
 }
 
-std::string RandomRequestId() {
-  std::random_device rd;
-  std::ostringstream s;
-  s << "cli-" << std::hex << rd() << rd();
-  return s.str();
-}
-
 template <typename E>
 Result<E> ParseEnum(const std::string& flag, const std::string& text,
                     bool (*parse)(const std::string&, E*)) {
@@ -256,7 +249,7 @@ int RunVerb(const std::string& verb, const Args& args) {
     }
     const char* user = std::getenv("USER");
     c->set_actor(flags->GetOr("actor", user && *user ? user : "operator"));
-    c->set_request_id(flags->GetOr("request-id", RandomRequestId()));
+    c->set_request_id(flags->GetOr("request-id", RandomRequestId("cli")));
     *req.add_commands() = std::move(*c);
   }
   Client client(flags->GetOr("endpoint", DefaultEndpoint()));

@@ -427,18 +427,19 @@ void CityChecker::CheckDedup() {
 // Fields left at 0 take their defaults (ApplyDeliveryDefaults); set ones must make sense.
 void CityChecker::CheckDelivery() {
   const auto& d = config_.delivery();
-  const uint32_t base = d.backoff_base_ms() ? d.backoff_base_ms() : 1'000;
-  const uint32_t cap = d.backoff_cap_ms() ? d.backoff_cap_ms() : 600'000;
-  if (base > cap)
-    Report(d.backoff_cap_ms() ? "delivery.backoff_cap_ms" : "delivery.backoff_base_ms",
-           "the cap (" + std::to_string(cap) + " ms) must not be below the base (" +
-               std::to_string(base) + " ms)");
-  const uint32_t cool = d.breaker_cooldown_ms() ? d.breaker_cooldown_ms() : 30'000;
-  const uint32_t cool_cap = d.breaker_cooldown_cap_ms() ? d.breaker_cooldown_cap_ms() : 600'000;
-  if (cool > cool_cap)
-    Report(d.breaker_cooldown_cap_ms() ? "delivery.breaker_cooldown_cap_ms" : "delivery.breaker_cooldown_ms",
-           "the cap (" + std::to_string(cool_cap) + " ms) must not be below the cool-down (" +
-               std::to_string(cool) + " ms)");
+  // A bound and its cap, each at its default when 0: the cap must not be below the bound.
+  auto at_most_cap = [&](uint32_t value, uint32_t def, const char* field, uint32_t cap,
+                         uint32_t cap_def, const char* cap_field, const char* what) {
+    const uint32_t v = value ? value : def, c = cap ? cap : cap_def;
+    if (v > c)
+      Report(std::string("delivery.") + (cap ? cap_field : field),
+             "the cap (" + std::to_string(c) + " ms) must not be below the " + what + " (" +
+                 std::to_string(v) + " ms)");
+  };
+  at_most_cap(d.backoff_base_ms(), 1'000, "backoff_base_ms", d.backoff_cap_ms(), 600'000,
+              "backoff_cap_ms", "base");
+  at_most_cap(d.breaker_cooldown_ms(), 30'000, "breaker_cooldown_ms", d.breaker_cooldown_cap_ms(),
+              600'000, "breaker_cooldown_cap_ms", "cool-down");
   if (!(d.max_age_hours() >= 0 && d.max_age_hours() <= 24 * 366))
     Report("delivery.max_age_hours", "must be between 0 (default 72) and 8784 (one year), got " +
                                          Number(d.max_age_hours()));

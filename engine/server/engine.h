@@ -25,6 +25,7 @@
 #include "casebus/v1/command.pb.h"
 #include "casebus/v1/config.pb.h"
 #include "engine/base/clock.h"
+#include "engine/base/proto_check.h"
 #include "engine/core/case_machine.h"
 #include "engine/dispatch/dispatcher.h"
 #include "engine/store/store.h"
@@ -141,8 +142,6 @@ class Engine {
   std::atomic<int64_t> dead_letters_{0};  // rows in the deadletter family
 };
 
-// Rejects fields this build does not know, anywhere in the message: a command from a newer
-// client must not be applied with parts of it silently ignored.
-Status CheckNoUnknownFields(const google::protobuf::Message& m, const std::string& path = "");
+using casebus::CheckNoUnknownFields;  // engine/base/proto_check.h
 
 }  // namespace casebus::server
