@@ -154,7 +154,7 @@ double OneRun(const Options& o, const v1::CityConfig& cfg, int run) {
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(testing::FreePort());
   std::vector<std::string> args = {"serve", "--config", o.config, "--data", dir + "/data",
                                    "--endpoint", endpoint, "--endpoint-file", dir + "/ep",
-                                   "--no-dispatch"};
+                                   "--http", "127.0.0.1:0", "--no-dispatch"};
   if (!o.sync) args.push_back("--no-sync");
   testing::ServerProcess server(o.binary, args, dir + "/server.log");
   if (!server.Start(dir + "/ep")) {

@@ -12,6 +12,11 @@ std::string DefaultEndpoint() {
   return e && *e ? e : "tcp://127.0.0.1:7450";
 }
 
+std::string DefaultHttp() {
+  const char* e = std::getenv("CASEBUS_HTTP");
+  return e && *e ? e : "127.0.0.1:7470";
+}
+
 Client::Client(const std::string& endpoint) : socket_(ctx_, zmq::socket_type::dealer), endpoint_(endpoint) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.connect(endpoint);

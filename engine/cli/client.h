@@ -28,6 +28,8 @@ class Client {
 
 // The endpoint from --endpoint, else $CASEBUS_ENDPOINT, else tcp://127.0.0.1:7450.
 std::string DefaultEndpoint();
+// The HTTP address from --http, else $CASEBUS_HTTP, else 127.0.0.1:7470.
+std::string DefaultHttp();
 // A fresh request id, "<prefix>-<16 random hex digits>", for a command the user gave none.
 std::string RandomRequestId(const std::string& prefix);
 

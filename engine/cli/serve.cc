@@ -11,7 +11,9 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
 #include "engine/config/loader.h"
+#include "engine/query/telemetry.h"
 #include "engine/server/intake.h"
+#include "engine/server/read_routes.h"
 
 namespace casebus::cli {
 
@@ -45,7 +47,7 @@ int RunCheckConfig(const Args& args) {
 }
 
 int RunServe(const Args& args) {
-  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file"},
+  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file", "http", "http-file"},
                             {"no-sync", "no-dispatch"});
   if (!flags) {
     std::fprintf(stderr, "casebus serve: %s\n", flags.error().message().c_str());
@@ -75,9 +77,11 @@ int RunServe(const Args& args) {
   adapters::RegisterAllAdapters(registry);
   SystemClock clock;
   // --no-sync and --no-dispatch exist for benchmarks and their negative controls only.
+  query::Telemetry telemetry(**cfg);
   server::EngineOptions options{.data_dir = data,
                                 .sync = !flags->Has("no-sync"),
-                                .run_dispatcher = !flags->Has("no-dispatch")};
+                                .run_dispatcher = !flags->Has("no-dispatch"),
+                                .telemetry = &telemetry};
   auto engine = server::Engine::Open(*cfg, options, clock, registry);
   if (!engine) {
     std::fprintf(stderr, "casebus serve: %s\n", engine.error().ToString().c_str());
@@ -89,21 +93,33 @@ int RunServe(const Args& args) {
     std::fprintf(stderr, "casebus serve: %s\n", bound.error().message().c_str());
     return 1;
   }
-  (*engine)->Start();
-  if (auto f = flags->Get("endpoint-file")) {
-    const std::string tmp = *f + ".tmp";
-    std::ofstream(tmp) << *bound << "\n";
-    std::filesystem::rename(tmp, *f, ec);
+  server::HttpServer http;
+  server::AddReadRoutes(http, **engine, telemetry);
+  auto http_bound = http.Start({.listen = flags->GetOr("http", DefaultHttp())});
+  if (!http_bound) {
+    std::fprintf(stderr, "casebus serve: --http: %s\n", http_bound.error().message().c_str());
+    return 1;
   }
+  (*engine)->Start();
+  // Written once listening, atomically (tests and scripts wait for these files).
+  auto announce = [&](const std::string& path, const std::string& what) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << what << "\n";
+    std::filesystem::rename(tmp, path, ec);
+  };
+  if (auto f = flags->Get("endpoint-file")) announce(*f, *bound);
+  if (auto f = flags->Get("http-file")) announce(*f, *http_bound);
   const auto stats = (*engine)->stats();
-  std::printf("casebus: serving %s on %s (data %s; replayed %llu journal records; %llu items "
-              "waiting for delivery; %llu timer rows%s)\n",
-              (*cfg)->name().c_str(), bound->c_str(), data.c_str(),
+  std::printf("casebus: serving %s on %s, HTTP on http://%s (/dashboard, /metrics, "
+              "/v1/metrics/closure) (data %s; replayed %llu journal records; %llu items "
+              "waiting for delivery; %llu timer rows%s; ledger %s)\n",
+              (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), data.c_str(),
               static_cast<unsigned long long>(stats.replayed_records),
               static_cast<unsigned long long>((*engine)->dispatcher().pending()),
               static_cast<unsigned long long>(stats.timer_rows),
               stats.timer_mismatches == 0 ? ", matching the journal"
-                                          : ", NOT matching the journal: timers follow the journal");
+                                          : ", NOT matching the journal: timers follow the journal",
+              stats.ledger_differences == 0 ? "matching the journal" : "rewritten from the journal");
   std::fflush(stdout);
 
   std::atomic<bool> stop{false};
@@ -114,6 +130,7 @@ int RunServe(const Args& args) {
   });
   waiter.detach();
   intake.Run(stop);
+  http.Stop();
   const auto end = (*engine)->stats();
   std::printf("casebus: stopped; %llu commands committed in this run\n",
               static_cast<unsigned long long>(end.commands_committed));

@@ -42,6 +42,7 @@ class CityChecker {
   void CheckDates(const casebus::v1::Calendar& calendar);
   void CheckDedup();
   void CheckDelivery();
+  void CheckMetrics();
   void CheckWebhookAllow();
   void CheckWebhook(const casebus::v1::WebhookAdapter& webhook, const std::string& path);
   static bool WebUrl(const std::string& url);

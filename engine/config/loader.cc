@@ -1,3 +1,4 @@
+#include <tuple>
 #include "engine/config/loader.h"
 
 #include <cerrno>
@@ -92,6 +93,26 @@ void ApplyDefaults(CityConfig& config) {
   if (intake.request_id_window_hours() == 0) intake.set_request_id_window_hours(168);
   ApplyLadderDefaults(*config.mutable_escalation()->mutable_ladder());
   ApplyDeliveryDefaults(*config.mutable_delivery());
+  ApplyMetricsDefaults(*config.mutable_metrics());
+}
+
+void ApplyMetricsDefaults(casebus::v1::MetricsPolicy& m) {
+  using namespace casebus::v1;
+  if (m.closure_denominator() == DENOMINATOR_UNSPECIFIED) m.set_closure_denominator(DUE_CASES);
+  if (m.rework_denominator() == DENOMINATOR_UNSPECIFIED) m.set_rework_denominator(DUE_CASES);
+  if (m.min_sample() == 0) m.set_min_sample(10);
+  if (m.index_size() > 0) return;  // the city's own
+  // Chengdu Jinniu's 100 points (DOMAIN.md §4).
+  for (auto [rate, weight, inverse] : {std::tuple{HANDLING_RATE, 30.0, false},
+                                       std::tuple{ON_TIME_HANDLING_RATE, 20.0, false},
+                                       std::tuple{REWORK_RATE, 20.0, true},
+                                       std::tuple{OVERDUE_OPEN_RATE, 20.0, true},
+                                       std::tuple{EXTENSION_RATE, 10.0, true}}) {
+    auto* t = m.add_index();
+    t->set_rate(rate);
+    t->set_weight(weight);
+    t->set_inverse(inverse);
+  }
 }
 
 void ApplyDeliveryDefaults(casebus::v1::DeliveryPolicy& p) {

@@ -36,6 +36,8 @@ Result<std::shared_ptr<const casebus::v1::CityConfig>> LoadCityConfigFile(const 
 void ApplyDefaults(casebus::v1::CityConfig& config);
 // The delivery policy's defaults (config.proto DeliveryPolicy) for every field left at 0.
 void ApplyDeliveryDefaults(casebus::v1::DeliveryPolicy& policy);
+// Metrics policy fields left unset take DOMAIN.md §4 defaults (denominators, min sample, index).
+void ApplyMetricsDefaults(casebus::v1::MetricsPolicy& policy);
 
 // A ladder with no steps at all gets DOMAIN.md §4's defaults: accept — reminder 50 % to the
 // department, 签收超时 100 % to the district center (yellow); handle — reminder 50 %, yellow 80 %

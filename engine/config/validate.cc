@@ -1,6 +1,7 @@
 #include "engine/config/validate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -84,6 +85,7 @@ void CityChecker::Run() {
   CheckAssets();
   CheckDedup();
   CheckDelivery();
+  CheckMetrics();
   CheckWebhookAllow();
   CheckEscalation();
 }
@@ -448,6 +450,31 @@ void CityChecker::CheckDelivery() {
     Report("delivery.timeout_ms", "must be at most 600000 (10 min), got " + std::to_string(d.timeout_ms()));
   if (d.max_attempts() > 100'000)
     Report("delivery.max_attempts", "must be at most 100000, got " + std::to_string(d.max_attempts()));
+}
+
+// The metrics policy: each denominator is one its rate allows; index terms name a rate once,
+// with a positive finite weight.
+void CityChecker::CheckMetrics() {
+  using namespace casebus::v1;
+  const auto& m = config_.metrics();
+  const auto c = m.closure_denominator();
+  if (c != DENOMINATOR_UNSPECIFIED && c != DUE_CASES && c != REGISTERED_LESS_PENDING)
+    Report("metrics.closure_denominator", "must be due_cases or registered_less_pending");
+  const auto r = m.rework_denominator();
+  if (r != DENOMINATOR_UNSPECIFIED && r != DUE_CASES && r != REGISTERED_CASES)
+    Report("metrics.rework_denominator", "must be due_cases or registered_cases");
+  if (m.min_sample() > 1'000'000)
+    Report("metrics.min_sample", "must be at most 1000000, got " + std::to_string(m.min_sample()));
+  std::set<int> rates;
+  for (int i = 0; i < m.index_size(); ++i) {
+    const auto& t = m.index(i);
+    const std::string path = "metrics.index[" + std::to_string(i) + "]";
+    if (t.rate() == RATE_UNSPECIFIED) Report(path + ".rate", "is required");
+    else if (!rates.insert(t.rate()).second)
+      Report(path + ".rate", Rate_Name(t.rate()) + " appears twice in the index");
+    if (!(std::isfinite(t.weight()) && t.weight() > 0 && t.weight() <= 1000))
+      Report(path + ".weight", "must be above 0 and at most 1000, got " + Number(t.weight()));
+  }
 }
 
 void Validate(const casebus::v1::CityConfig& config, const SourceLines& lines, Problems& problems) {

@@ -128,13 +128,26 @@ std::array<std::optional<TimerKey>, 4> CaseMachine::NextKeys(const v1::Case& c) 
 
 void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   const v1::Case* prior = Find(e.case_id());
-  const Ledger::Contribution counted = Ledger::Of(prior);
+  const Ledger::Contribution counted = ledger_.Of(prior);
   const bool supervision_before = prior && prior->supervision_open();
+  const int state_before = prior ? static_cast<int>(prior->state()) : -1;
+  struct StateCount {  // moves the case between the per-state counts once it is applied
+    CaseMachine& m;
+    int before;
+    uint64_t id;
+    ~StateCount() {
+      const v1::Case* c = m.Find(id);
+      const int after = c ? static_cast<int>(c->state()) : -1;
+      if (after == before) return;
+      if (before >= 0) --m.by_state_[before];
+      if (after >= 0) ++m.by_state_[after];
+    }
+  } state_count{*this, state_before, e.case_id()};
   if (e.type() == v1::EV_ESCALATED) ++escalations_;
   if (!HasClocks(e) && e.type() != v1::EV_ESCALATED && e.type() != v1::EV_OVERDUE) {
     Apply(e);  // clocks unchanged, so are the case's timers
     const v1::Case* now_case = Find(e.case_id());
-    ledger_.Move(counted, Ledger::Of(now_case));
+    ledger_.Move(counted, ledger_.Of(now_case));
     supervisions_open_ += (now_case->supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);
     return;
   }
@@ -143,7 +156,7 @@ void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   Apply(e);
   const v1::Case& updated = cases_.at(e.case_id()).fields;
   const auto after = NextKeys(updated);
-  ledger_.Move(counted, Ledger::Of(&updated));
+  ledger_.Move(counted, ledger_.Of(&updated));
   supervisions_open_ += (updated.supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);
   for (int i = 0; i < 4; ++i) {
     if (before[i] == after[i]) continue;

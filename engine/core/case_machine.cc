@@ -68,6 +68,7 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
       router_(std::move(router)),
       calendar_(config_->calendar(), std::move(offsets)),
       ladder_(*config_),
+      ledger_(*config_, calendar_),
       deduper_(config_->dedup(), config_->grids_size() ? config_->grids(0).lat() : 30.0) {
   for (const auto& c : config_->categories()) categories_[c.code()] = &c;
   for (const auto& d : config_->departments()) departments_[d.id()] = &d;

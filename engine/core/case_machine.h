@@ -65,6 +65,8 @@ class CaseMachine {
   // Every scheduled entry, in due order (recovery cross-checks the durable `due` rows).
   std::vector<TimerKey> ScheduledTimers() const { return timers_.All(); }
   v1::QueryResult Answer(const v1::Query& query, Millis now) const;
+  // Ledger counters grouped by q.group_by over [from, to], with rates, index and ranks.
+  v1::QueryResult AnswerMetrics(const v1::Metrics& q, Millis now) const;
 
   // The case's fields, without its history (history_size() is 0); nullptr when unknown.
   const v1::Case* Find(uint64_t id) const;
@@ -80,6 +82,13 @@ class CaseMachine {
   size_t HistoryBytes(uint64_t id) const;
   size_t remembered_requests() const { return requests_.size(); }
   const v1::CityConfig& config() const { return *config_; }
+  // The maintained closure counters (ledger.h).
+  const Ledger& ledger() const { return ledger_; }
+  // Ledger buckets changed since the last call (written with the batch that changed them).
+  std::vector<Ledger::Bucket> TakeLedgerChanges() { return ledger_.TakeDirty(); }
+  // A ledger counted afresh from every case's current fields: what the maintained one must
+  // equal (`casebus ledger rebuild --verify`).
+  Ledger Recount() const;
   const WorkingCalendar& calendar() const { return calendar_; }
   uint64_t next_case_id() const { return next_case_id_; }
 
@@ -136,6 +145,7 @@ class CaseMachine {
   EscalationLadder ladder_;
   TimerQueue timers_;
   Ledger ledger_;
+  std::array<int64_t, 16> by_state_{};  // cases per CaseState number
   uint64_t escalations_ = 0;       // EV_ESCALATED applied
   int64_t supervisions_open_ = 0;  // cases with supervision_open
   std::vector<std::pair<TimerKey, bool>> timer_changes_;

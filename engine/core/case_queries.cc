@@ -1,35 +1,148 @@
-// Read-only answers from the shard's state. The closure table here is computed by a scan of
-// the cases; the metrics issue replaces it with maintained ledger counters.
+// Read-only answers from the shard's state. Closure figures come from the maintained ledger;
+// only a closure table as of another instant than now scans the cases.
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
+#include <optional>
 
+#include "engine/base/time_format.h"
 #include "engine/core/case_machine.h"
 
 namespace casebus::core {
 namespace {
 
-// Counters of `from` into `to`, keeping to's key and name.
-void Merge(v1::ClosureRow& to, const v1::ClosureRow& from) {
-  to.set_registered(from.registered());
-  to.set_dispatched(from.dispatched());
-  to.set_due(from.due());
-  to.set_closed(from.closed());
-  to.set_closed_on_time(from.closed_on_time());
-  to.set_overdue_open(from.overdue_open());
-  to.set_rework(from.rework());
-  to.set_returned(from.returned());
+std::string IsoDay(int64_t day) {
+  int y;
+  unsigned m, d;
+  CivilFromDays(day, y, m, d);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
+  return buf;
 }
 
-void Finish(v1::ClosureRow& row) {
-  if (row.due() > 0) {
-    row.set_closure_rate(static_cast<double>(row.closed()) / static_cast<double>(row.due()));
-    row.set_on_time_closure_rate(static_cast<double>(row.closed_on_time()) /
-                                 static_cast<double>(row.due()));
-  }
+// "YYYY-MM-DD" within the calendar's range → days since 1970-01-01, or nullopt.
+std::optional<int64_t> ParseDay(const std::string& s) {
+  auto d = ParseDate(s);
+  if (!d || *d < WorkingCalendar::kFirstDay || *d > WorkingCalendar::kLastDay) return std::nullopt;
+  return d;
+}
+
+std::string SourceLabel(const std::string& key) {
+  static const std::map<std::string, std::string> kNames = {
+      {"inspector", "监督员 inspector"}, {"hotline", "12345 hotline"}, {"app", "市民 app"},
+      {"sensor", "感知 sensor"},         {"open311", "Open311"},       {"superior", "上级交办 superior"},
+      {"unknown", "unknown"}};
+  auto it = kNames.find(key);
+  return it == kNames.end() ? key : it->second;
 }
 
 }  // namespace
+
+Ledger CaseMachine::Recount() const {
+  Ledger fresh(*config_, calendar_);
+  for (const auto& [id, s] : cases_) fresh.Add(fresh.Of(&s.fields));
+  return fresh;
+}
+
+v1::QueryResult CaseMachine::AnswerMetrics(const v1::Metrics& q, Millis now) const {
+  v1::QueryResult out;
+  out.set_code(v1::OK);
+  out.set_utc_offset_minutes(config_->calendar().utc_offset_minutes());
+  auto fail = [&](const std::string& field, const std::string& why) {
+    out.set_code(v1::INVALID_ARGUMENT);
+    out.set_message(field + ": " + why);
+    return out;
+  };
+  Dim dim;
+  switch (q.group_by()) {
+    case v1::BY_DEPARTMENT: dim = Dim::kDepartment; break;
+    case v1::BY_DISTRICT: dim = Dim::kDistrict; break;
+    case v1::BY_STREET: dim = Dim::kStreet; break;
+    case v1::BY_CATEGORY: dim = Dim::kCategory; break;
+    case v1::BY_CLASS: dim = Dim::kClass; break;
+    case v1::BY_SOURCE: dim = Dim::kSource; break;
+    case v1::BY_DAY: dim = Dim::kCity; break;
+    case v1::BY_DISTRICT_CLASS: dim = Dim::kDistrictClass; break;
+    default:
+      return fail("metrics.group_by",
+                  "required: department, district, street, category, class, source, day or district_class");
+  }
+  const int64_t today = calendar_.LocalDay(now);
+  // Left out, the range is all history: from the first day with a case to today (or the last
+  // day with a case, if a clock ran ahead).
+  const bool any = ledger_.first_day() <= ledger_.last_day();
+  int64_t from = any ? std::min(ledger_.first_day(), today) : today;
+  int64_t to = any ? std::max(ledger_.last_day(), today) : today;
+  if (!q.from().empty()) {
+    auto d = ParseDay(q.from());
+    if (!d) return fail("metrics.from", "\"" + q.from().substr(0, 32) + "\" is not a date YYYY-MM-DD (2000..2100)");
+    from = *d;
+  }
+  if (!q.to().empty()) {
+    auto d = ParseDay(q.to());
+    if (!d) return fail("metrics.to", "\"" + q.to().substr(0, 32) + "\" is not a date YYYY-MM-DD (2000..2100)");
+    to = *d;
+  }
+  if (from > to) return fail("metrics.from", "must not be after metrics.to (" + IsoDay(from) + " > " + IsoDay(to) + ")");
+  const v1::MetricsPolicy& policy = config_->metrics();
+  v1::MetricsReply& m = *out.mutable_metrics();
+  m.set_group_by(q.group_by());
+  m.set_from(IsoDay(from));
+  m.set_to(IsoDay(to));
+  m.set_as_of_ms(now);
+  m.set_min_sample(policy.min_sample());
+
+  std::map<std::string, std::string> names;
+  for (const auto& d : config_->departments()) names["department:" + d.id()] = d.name();
+  for (const auto& d : config_->districts()) names["district:" + d.code()] = d.name();
+  for (const auto& s : config_->streets()) names["street:" + s.code()] = s.name();
+  for (const auto& c : config_->categories()) names["category:" + c.code()] = c.name();
+  auto name = [&](std::string_view kind, const std::string& key) {
+    auto it = names.find(std::string(kind) + ":" + key);
+    return it == names.end() ? key : it->second;
+  };
+  std::map<std::string, v1::ClosureRow> rows;
+  // Evaluated units are listed even with nothing in the range.
+  if (dim == Dim::kDepartment)
+    for (const auto& d : config_->departments()) rows[d.id()];
+  if (dim == Dim::kDistrict)
+    for (const auto& d : config_->districts()) rows[d.code()];
+  if (dim == Dim::kCity) {
+    for (const auto& [day, counts] : ledger_.Days(from, to)) AddTo(rows[IsoDay(day)], counts);
+  } else {
+    for (const auto& [key, counts] : ledger_.Sum(dim, from, to)) AddTo(rows[key], counts);
+  }
+  for (auto& [key, row] : rows) {
+    row.set_key(key);
+    switch (dim) {
+      case Dim::kDepartment:
+        row.set_name(key.empty() ? "未派遣 not dispatched" : name("department", key));
+        break;
+      case Dim::kDistrict: row.set_name(name("district", key)); break;
+      case Dim::kStreet: row.set_name(name("street", key)); break;
+      case Dim::kCategory:
+      case Dim::kClass: row.set_name(name("category", key)); break;
+      case Dim::kSource: row.set_name(SourceLabel(key)); break;
+      case Dim::kDistrictClass: {
+        const size_t slash = key.find('/');
+        row.set_name(name("district", key.substr(0, slash)) + " / " +
+                     name("category", slash == std::string::npos ? "" : key.substr(slash + 1)));
+        break;
+      }
+      default: row.set_name(key); break;
+    }
+    FinishRate(row, policy);
+    *m.add_rows() = std::move(row);
+  }
+  if (dim == Dim::kDepartment || dim == Dim::kDistrict || dim == Dim::kStreet)
+    RankRows(*m.mutable_rows(), policy);
+  v1::ClosureRow& total = *m.mutable_total();
+  for (const auto& [key, counts] : ledger_.Sum(Dim::kCity, from, to)) AddTo(total, counts);
+  total.set_name(config_->name());
+  FinishRate(total, policy);
+  return out;
+}
 
 v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
   v1::QueryResult out;
@@ -85,8 +198,9 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
       // instant (or timers not yet fired) the cases are counted as of that instant.
       const bool current = as_of == now && (timers_.NextAt() == 0 || timers_.NextAt() > now);
       if (current) {
-        for (const auto& [k, row] : ledger_.by_department()) Merge(by_dept[k], row);
-        for (const auto& [k, row] : ledger_.by_district()) Merge(by_district[k], row);
+        for (const auto& [k, counts] : ledger_.Totals(Dim::kDepartment))
+          if (!k.empty()) AddTo(by_dept[k], counts);
+        for (const auto& [k, counts] : ledger_.Totals(Dim::kDistrict)) AddTo(by_district[k], counts);
       } else {
         for (const auto& [id, s] : cases_) {
           const v1::Case& c = s.fields;
@@ -95,24 +209,30 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
           CountCase(by_district[c.place().grid().substr(0, 6)], c, as_of);
         }
       }
-      for (auto& [k, row] : by_dept) Finish(*out.add_by_department() = row);
-      for (auto& [k, row] : by_district) Finish(*out.add_by_district() = row);
+      for (auto& [k, row] : by_dept) FinishRate(*out.add_by_department() = row, config_->metrics());
+      for (auto& [k, row] : by_district) FinishRate(*out.add_by_district() = row, config_->metrics());
       break;
     }
     case v1::Query::kStatus: {
       auto* s = out.mutable_status();
       s->set_cases(cases_.size());
-      s->set_open_cases(std::count_if(cases_.begin(), cases_.end(),
-                                      [](const auto& kv) { return IsOpen(kv.second.fields.state()); }));
+      uint64_t open = 0;
+      for (int state = 0; state < static_cast<int>(by_state_.size()); ++state) {
+        if (state <= v1::MERGED) s->add_cases_by_state(static_cast<uint64_t>(by_state_[state]));
+        if (by_state_[state] > 0 && IsOpen(static_cast<v1::CaseState>(state))) open += by_state_[state];
+      }
+      s->set_open_cases(open);
       s->set_timers(timers_.size());
       s->set_next_timer_ms(timers_.NextAt());
       s->set_escalations(escalations_);
       s->set_supervisions_open(static_cast<uint64_t>(supervisions_open_));
       break;
     }
+    case v1::Query::kMetrics:
+      return AnswerMetrics(q.metrics(), now);
     default:
       out.set_code(v1::INVALID_ARGUMENT);
-      out.set_message("the query has no body (show, list, closure, status)");
+      out.set_message("the query has no body (show, list, closure, status, metrics)");
   }
   return out;
 }

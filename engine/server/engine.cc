@@ -156,7 +156,51 @@ Status Engine::Recover() {
                                                                             ? rows.size() - implied.size()
                                                                             : implied.size() - rows.size());
   dispatcher_->SetBacklog(backlog);
+  // The durable ledger buckets must equal the counters the replay maintained.
+  (void)machine_->TakeLedgerChanges();
+  auto durable = LoadLedger(*store_, *machine_);
+  if (!durable) return durable.error();
+  size_t differences = 0;
+  (void)core::CompareLedgers(durable->ledger, machine_->ledger(), 0, differences);
+  stats_.ledger_buckets = durable->buckets;
+  stats_.ledger_differences = differences;
+  if (differences > 0) {
+    // A data directory from before the ledger family, or counting rules changed by an upgrade:
+    // the journal is the truth, so the durable buckets are rewritten to what it implies.
+    std::vector<std::pair<std::string, std::string>> rows;
+    std::set<std::string> live;
+    machine_->ledger().ForEachBucket([&](const core::Ledger::Bucket& b) {
+      std::string key = core::Ledger::EncodeKey(b.dim, b.key, b.day);
+      live.insert(key);
+      rows.emplace_back(std::move(key), core::Ledger::EncodeValue(b.counts));
+    });
+    durable->ledger.ForEachBucket([&](const core::Ledger::Bucket& b) {
+      std::string key = core::Ledger::EncodeKey(b.dim, b.key, b.day);
+      if (!live.count(key)) rows.emplace_back(std::move(key), std::string());
+    });
+    std::fprintf(stderr, "casebus: ledger: %zu counters differed from the journal's; %zu buckets rewritten\n",
+                 differences, rows.size());
+    CASEBUS_RETURN_IF_ERROR(store_->Commit({}, {}, {}, {}, rows));
+  }
   return Status::Ok();
+}
+
+Result<DurableLedger> LoadLedger(const store::Store& store, const core::CaseMachine& machine) {
+  DurableLedger out{core::Ledger(machine.config(), machine.calendar()), 0};
+  Status bad;
+  Status scan = store.ForEachLedger([&](std::string_view key, std::string_view value) {
+    core::Ledger::Bucket b;
+    if (!core::Ledger::ParseKey(key, b.dim, b.key, b.day) || !core::Ledger::ParseValue(value, b.counts)) {
+      bad = Status::Corruption("ledger row with a malformed key or value (" + std::to_string(key.size()) + " bytes)");
+      return false;
+    }
+    out.ledger.Load(b);
+    ++out.buckets;
+    return true;
+  });
+  if (!scan.ok()) return Err(scan);
+  if (!bad.ok()) return Err(bad);
+  return out;
 }
 
 Engine::~Engine() { Stop(); }
@@ -217,6 +261,24 @@ void Engine::Tick() {
 bool Engine::stopping() const {
   std::lock_guard lock(mu_);
   return stopping_;
+}
+
+uint64_t Engine::queue_depth() const {
+  std::lock_guard lock(mu_);
+  return queued_commands_;
+}
+
+void Engine::Query(v1::Query query, std::function<void(v1::QueryResult)> done) {
+  v1::Request r;
+  r.set_version(1);
+  *r.mutable_query() = std::move(query);
+  auto shared = std::make_shared<std::function<void(v1::QueryResult)>>(std::move(done));
+  if (!Submit(std::move(r), [shared](v1::Reply&& reply) { (*shared)(std::move(*reply.mutable_query())); })) {
+    v1::QueryResult busy;
+    busy.set_code(stopping() ? v1::UNAVAILABLE : v1::BUSY);
+    busy.set_message(stopping() ? "the engine is stopping" : "intake queue is full; retry");
+    (*shared)(std::move(busy));
+  }
 }
 
 EngineStats Engine::stats() const {
@@ -368,6 +430,30 @@ v1::QueryResult Engine::AnswerDeadLetters(const v1::DeadLetters& q, CommitJob& j
   return out;
 }
 
+void Engine::Observe(const v1::JournalRecord& record) {
+  for (const auto& e : record.events()) {
+    switch (e.type()) {
+      case v1::EV_ACCEPTED:
+      case v1::EV_RESOLVED: {
+        const v1::Case* c = machine_->Find(e.case_id());
+        if (!c) break;
+        // Accept: from the dispatch that started the accept clock; handle: from the first
+        // dispatch (the bundled handling clock).
+        const Millis from = e.type() == v1::EV_ACCEPTED && c->accept_clock().started_ms() > 0
+                                ? c->accept_clock().started_ms()
+                                : c->dispatched_at_ms();
+        if (from <= 0 || e.at_ms() < from) break;
+        const double seconds = static_cast<double>(e.at_ms() - from) / 1000.0;
+        if (e.type() == v1::EV_ACCEPTED) options_.telemetry->Accepted(seconds);
+        else options_.telemetry->Handled(seconds);
+        break;
+      }
+      case v1::EV_ESCALATED: options_.telemetry->Escalated(e.stage(), e.level()); break;
+      default: break;
+    }
+  }
+}
+
 Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   CommitJob job;
   const Millis now = clock_->Now();
@@ -377,6 +463,7 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
     if (fx.Changed()) {
       job.records.emplace_back();
       fx.record.SerializeToString(&job.records.back());
+      if (options_.telemetry) Observe(fx.record);
     }
     for (auto& w : fx.work_orders) {
       v1::OutboxItem item;
@@ -419,6 +506,8 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   }
   for (auto& [key, add] : machine_->TakeTimerChanges())
     job.due.push_back({{key.at, key.case_id, static_cast<int>(key.stage)}, add});
+  for (const auto& b : machine_->TakeLedgerChanges())
+    job.ledger.emplace_back(core::Ledger::EncodeKey(b.dim, b.key, b.day), core::Ledger::EncodeValue(b.counts));
   next_due_.store(machine_->NextDueAt(), std::memory_order_release);
   applied_seq_ += job.records.size();
   applied_commands_ += job.records.size();
@@ -429,8 +518,17 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
 void Engine::Commit(CommitJob& job) {
   Status committed = store_->healthy() ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
   if (committed.ok() && (!job.records.empty() || !job.due.empty() || !job.outbox.empty() ||
-                        !job.dead_letter_deletes.empty()))
-    committed = store_->Commit(job.records, job.outbox, job.due, job.dead_letter_deletes);
+                        !job.dead_letter_deletes.empty() || !job.ledger.empty())) {
+    const auto started = std::chrono::steady_clock::now();
+    committed = store_->Commit(job.records, job.outbox, job.due, job.dead_letter_deletes, job.ledger);
+    if (options_.telemetry) {
+      if (committed.ok())
+        options_.telemetry->Committed(job.records.size(), std::chrono::duration<double>(
+                                                              std::chrono::steady_clock::now() - started).count());
+      else
+        options_.telemetry->CommitFailed();
+    }
+  }
   if (committed.ok()) dead_letters_.fetch_sub(static_cast<int64_t>(job.dead_letter_deletes.size()));
   for (size_t i = 0; i < job.batch.size(); ++i) {
     v1::Reply& reply = job.replies[i];

@@ -28,6 +28,7 @@
 #include "engine/base/proto_check.h"
 #include "engine/core/case_machine.h"
 #include "engine/dispatch/dispatcher.h"
+#include "engine/query/telemetry.h"
 #include "engine/store/store.h"
 
 namespace casebus::server {
@@ -39,6 +40,7 @@ struct EngineOptions {
   bool sync = true;
   bool run_dispatcher = true;    // false: orders stay in the outbox (benchmarks of intake)
   rocksdb::Env* env = nullptr;   // tests: file-system fault injection
+  query::Telemetry* telemetry = nullptr;  // counts commits and case durations when set
 };
 
 struct EngineStats {
@@ -47,6 +49,8 @@ struct EngineStats {
   uint64_t replayed_records = 0;
   uint64_t timer_rows = 0;        // durable `due` rows found at open
   uint64_t timer_mismatches = 0;  // 0: the rows equal the timers the journal implies
+  uint64_t ledger_buckets = 0;     // durable ledger buckets found at open
+  uint64_t ledger_differences = 0; // 0: they equal the counters the journal implies
 };
 
 class Engine {
@@ -62,6 +66,11 @@ class Engine {
   // Non-blocking. false: the queue is full or the engine is stopping (the caller answers
   // BUSY / UNAVAILABLE); `done` is then not called.
   bool Submit(v1::Request request, Done done);
+  // A read-only query, answered after the commands queued before it; `done` runs on the
+  // commit thread (or at once with BUSY / UNAVAILABLE). Any thread.
+  void Query(v1::Query query, std::function<void(v1::QueryResult)> done);
+  uint64_t queue_depth() const;  // commands waiting for the shard
+  query::Telemetry* telemetry() const { return options_.telemetry; }
   // Blocking convenience for the demo and tests. A full queue answers BUSY results.
   v1::Reply Call(v1::Request request);
   // Fires every ladder step due by the clock's now and waits for the commit. The shard also
@@ -91,6 +100,7 @@ class Engine {
     std::vector<dispatch::OutboxEntry> items;
     store::Store::DueChanges due;
     std::vector<std::string> dead_letter_deletes;  // retried or dropped by an operator
+    std::vector<std::pair<std::string, std::string>> ledger;  // changed ledger buckets
   };
   static constexpr size_t kCommitPipeline = 2;
 
@@ -100,6 +110,7 @@ class Engine {
   CommitJob Apply(std::deque<Pending>& batch);
   void Commit(CommitJob& job);
   Status Recover();
+  void Observe(const v1::JournalRecord& record);  // telemetry of applied events
   // Adds an outbox row for `item` to the job, under the next outbox key. Shard thread.
   void AddOutbox(CommitJob& job, v1::OutboxItem item);
   // A DeadLetters query: list, or retry / drop (written with the job). Shard thread.
@@ -141,6 +152,13 @@ class Engine {
   std::set<std::string> dead_taken_;
   std::atomic<int64_t> dead_letters_{0};  // rows in the deadletter family
 };
+
+// The ledger as the store holds it (the maintained counters, durable with the journal).
+struct DurableLedger {
+  core::Ledger ledger;
+  uint64_t buckets = 0;
+};
+Result<DurableLedger> LoadLedger(const store::Store& store, const core::CaseMachine& machine);
 
 using casebus::CheckNoUnknownFields;  // engine/base/proto_check.h
 

@@ -142,6 +142,7 @@ void Intake::OnFrame(std::vector<zmq::message_t>& parts) {
       (void)!::write(wake_fd_, &one, sizeof one);
     }
   });
+  if (auto* t = engine_.telemetry()) t->IntakeFrame(!ok);
   if (!ok) {
     const bool stopping = engine_.stopping();
     v1::Reply busy;

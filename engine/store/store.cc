@@ -64,7 +64,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
                                                       {"journal", cf},
                                                       {"outbox", unordered},
                                                       {"due", unordered},
-                                                      {"deadletter", cf}};
+                                                      {"deadletter", cf},
+                                                      {"ledger", cf}};
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, dir, cfs, &st->handles_, &raw);
   if (!s.ok()) return Err(Convert(s, "open " + dir));
@@ -73,6 +74,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   st->outbox_ = st->handles_[2];
   st->due_ = st->handles_[3];
   st->dead_ = st->handles_[4];
+  st->ledger_ = st->handles_[5];
   std::unique_ptr<rocksdb::Iterator> it(st->db_->NewIterator(rocksdb::ReadOptions(), st->journal_));
   it->SeekToLast();
   if (it->Valid()) st->last_seq_.store(KeySeq(it->key().ToStringView()));
@@ -104,7 +106,8 @@ std::string Store::unhealthy_reason() const {
 Status Store::Commit(const std::vector<std::string>& records,
                      const std::vector<std::pair<std::string, std::string>>& outbox,
                      const DueChanges& due,
-                     const std::vector<std::string>& dead_letter_deletes) {
+                     const std::vector<std::string>& dead_letter_deletes,
+                     const std::vector<std::pair<std::string, std::string>>& ledger) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
   uint64_t seq = last_seq();
@@ -115,6 +118,10 @@ Status Store::Commit(const std::vector<std::string>& records,
     else batch.Delete(due_, DueKeyBytes(key));
   }
   for (const auto& id : dead_letter_deletes) batch.Delete(dead_, id);
+  for (const auto& [key, value] : ledger) {
+    if (value.empty()) batch.Delete(ledger_, key);
+    else batch.Put(ledger_, key, value);
+  }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto s = db_->Write(wo, &batch);
@@ -189,6 +196,14 @@ Status Store::ForEachDeadLetter(
   for (it->SeekToFirst(); it->Valid(); it->Next())
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   return Convert(it->status(), "scan dead letters");
+}
+
+Status Store::ForEachLedger(
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), ledger_));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
+  return Convert(it->status(), "scan ledger");
 }
 
 Result<std::string> Store::GetDeadLetter(std::string_view id) const {

@@ -8,8 +8,13 @@
 //            batch with the outbox row's deletion; removed by an operator's retry or drop
 //   due      (instant, case, stage) → "": the escalation timers, written and deleted in the
 //            same batch as the events that schedule or fire them
+//   ledger   (dim, key, NUL, big-endian day) → ClosureRow counters: the closure ledger's day
+//            buckets (engine/core/ledger.h), written in the same batch as the events that
+//            changed them; a bucket back at zero is deleted
 //   default  meta (format version)
-// Cases, deadlines and counters are derived: rebuilt by replaying the journal on open.
+// Cases and deadlines are derived: rebuilt by replaying the journal on open. The ledger family
+// is the maintained counters kept durable; open and `casebus ledger rebuild --verify` check it
+// against a recount from the journal.
 //
 // Thread safety: Commit() is called by the commit thread only; MarkDelivered() and
 // MoveToDeadLetters() by the dispatch thread; reads from any thread.
@@ -56,11 +61,12 @@ class Store {
   // Timer rows to add (true) or delete (false), applied in order.
   using DueChanges = std::vector<std::pair<DueKey, bool>>;
   // dead_letter_deletes: dead-letter rows an operator retried (their items are in `outbox`)
-  // or dropped.
+  // or dropped. ledger: (bucket key, counters) to put; an empty value deletes the bucket.
   Status Commit(const std::vector<std::string>& records,
                 const std::vector<std::pair<std::string, std::string>>& outbox,
                 const DueChanges& due = {},
-                const std::vector<std::string>& dead_letter_deletes = {});
+                const std::vector<std::string>& dead_letter_deletes = {},
+                const std::vector<std::pair<std::string, std::string>>& ledger = {});
   // Deletes delivered outbox rows (by key). Not synced: a lost deletion only means one more
   // delivery of an item its receiver de-duplicates by id.
   Status MarkDelivered(const std::vector<std::string>& outbox_keys);
@@ -83,6 +89,7 @@ class Store {
   // The dead letter with this id; NotFound when there is none.
   Result<std::string> GetDeadLetter(std::string_view id) const;
   Status ForEachDue(const std::function<bool(const DueKey& key)>& fn) const;
+  Status ForEachLedger(const std::function<bool(std::string_view key, std::string_view bytes)>& fn) const;
   // Test and tool access: overwrite or delete a journal record directly (tamper tests).
   Status PutJournalRaw(uint64_t seq, std::string_view bytes);
 
@@ -101,6 +108,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* due_ = nullptr;
   rocksdb::ColumnFamilyHandle* dead_ = nullptr;
+  rocksdb::ColumnFamilyHandle* ledger_ = nullptr;
   StoreOptions options_;
   std::atomic<uint64_t> last_seq_{0};  // written by Commit(), read anywhere
   std::atomic<bool> healthy_{true};

@@ -22,7 +22,7 @@ run() {
   echo "ok   $name"
 }
 
-"$B" serve --data "$d/data" --endpoint 'tcp://127.0.0.1:*' --endpoint-file "$d/ep" >"$d/log" 2>&1 &
+"$B" serve --data "$d/data" --endpoint 'tcp://127.0.0.1:*' --endpoint-file "$d/ep" --http 127.0.0.1:0 --http-file "$d/http" >"$d/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -s "$d/ep" ] && break; sleep 0.1; done
 [ -s "$d/ep" ] || fail "server did not start"

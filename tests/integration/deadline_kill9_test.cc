@@ -130,7 +130,7 @@ class DeadlineKill9Test : public ::testing::Test {
     auto s = std::make_unique<ServerProcess>(
         CASEBUS_BIN,
         std::vector<std::string>{"serve", "--config", dir_ + "/city.yaml", "--data", dir_ + "/data",
-                                 "--endpoint", endpoint_, "--endpoint-file", dir_ + "/endpoint"},
+                                 "--endpoint", endpoint_, "--endpoint-file", dir_ + "/endpoint", "--http", "127.0.0.1:0"},
         dir_ + "/server.log");
     up_.push_back({NowMs()});
     if (!s->Start(dir_ + "/endpoint")) return nullptr;

@@ -143,7 +143,7 @@ TEST_F(DeliveryOutageTest, TwoMinutesDownLosesNothingAndHoldsNoBacklogInMemory) 
       "  breaker_failures: 3\n  breaker_cooldown_ms: 2000\n  breaker_cooldown_cap_ms: 8000\n");
   ServerProcess server(CASEBUS_BIN,
                        {"serve", "--config", dir_ + "/city.yaml", "--data", dir_ + "/data", "--endpoint",
-                        endpoint_, "--endpoint-file", dir_ + "/endpoint"},
+                        endpoint_, "--endpoint-file", dir_ + "/endpoint", "--http", "127.0.0.1:0"},
                        dir_ + "/server.log");
   ASSERT_TRUE(server.Start(dir_ + "/endpoint"));
   std::vector<std::thread> clients;

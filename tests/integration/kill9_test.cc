@@ -59,7 +59,7 @@ class Kill9Test : public ::testing::Test {
     return std::make_unique<ServerProcess>(
         CASEBUS_BIN,
         std::vector<std::string>{"serve", "--config", kSample, "--data", dir_ + "/data",
-                                 "--endpoint", endpoint_, "--endpoint-file", dir_ + "/endpoint"},
+                                 "--endpoint", endpoint_, "--endpoint-file", dir_ + "/endpoint", "--http", "127.0.0.1:0"},
         dir_ + "/server.log");
   }
 

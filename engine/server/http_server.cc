@@ -1,0 +1,229 @@
+#include "engine/server/http_server.h"
+
+#include <pthread.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+
+namespace casebus::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kReadTimeout = std::chrono::seconds(15);
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+constexpr size_t kHeaderLimit = 8 * 1024;
+
+struct RouteEntry {
+  std::vector<std::string> methods;
+  HttpServer::Handler handler;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  std::thread thread;
+  std::map<std::string, RouteEntry> routes;
+  Options options;
+  std::atomic<int> connections{0};
+  std::atomic<uint64_t>* requests = nullptr;
+
+  void Accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  ~Session() { server_.connections.fetch_sub(1); }
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(server_.options.max_body_bytes);
+    stream_.expires_after(kReadTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+ private:
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return Send(JsonError(413, "body", "the request body is larger than " +
+                                             std::to_string(server_.options.max_body_bytes) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      keep_alive_ = false;
+      return Send(JsonError(431, "", "the request header is larger than 8192 bytes"));
+    }
+    if (ec) {
+      keep_alive_ = false;
+      return Send(JsonError(400, "", "malformed HTTP request: " + ec.message()));
+    }
+    server_.requests->fetch_add(1);
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    r.body = std::move(req.body());
+    r.remote = remote_;
+    auto target = boost::urls::parse_origin_form(req.target());
+    if (!target) return Send(JsonError(400, "target", "not an origin-form request target"));
+    r.path = target->path();
+    for (auto param : target->params()) r.query[param.key] = param.value;
+    auto route = server_.routes.find(r.path);
+    if (route == server_.routes.end()) return Send(JsonError(404, "path", "no such resource: " + r.path.substr(0, 200)));
+    const auto& methods = route->second.methods;
+    if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
+      std::string allow;
+      for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+      HttpResponse bad = JsonError(405, "method", r.method + " is not allowed here; use " + allow);
+      bad.headers["Allow"] = allow;
+      return Send(std::move(bad));
+    }
+    // The handler may answer later from another thread: the reply is posted back here, once.
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    Respond respond = [self = shared_from_this(), once](HttpResponse resp) {
+      if (once->exchange(true)) return;
+      asio::post(self->stream_.get_executor(),
+                 [self, resp = std::move(resp)]() mutable { self->Send(std::move(resp)); });
+    };
+    try {
+      route->second.handler(r, respond);
+    } catch (const std::exception& e) {
+      respond(JsonError(500, "", std::string("internal error: ") + e.what()));
+    }
+  }
+
+  using Respond = HttpServer::Respond;
+
+  void Send(HttpResponse resp) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(resp.status), version_ ? version_ : 11);
+    res->set(http::field::server, "casebus");
+    res->set(http::field::content_type, resp.content_type);
+    res->set(http::field::cache_control, "no-store");
+    res->set("X-Content-Type-Options", "nosniff");
+    for (const auto& [k, v] : resp.headers) res->set(k, v);
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(resp.body);
+    res->prepare_payload();
+    stream_.expires_after(kWriteTimeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec || !self->keep_alive_) return self->Close();
+      self->Read();
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpServer::Impl& server_;
+  std::string remote_;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      if (connections.fetch_add(1) >= options.max_connections) {
+        connections.fetch_sub(1);
+        beast::error_code ignored;
+        socket.close(ignored);  // over the limit: refused at once
+      } else {
+        std::make_shared<Session>(std::move(socket), *this)->Read();
+      }
+    }
+    Accept();
+  });
+}
+
+HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) { impl_->requests = &requests_; }
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Route(std::string path, std::vector<std::string> methods, Handler handler) {
+  impl_->routes[std::move(path)] = {std::move(methods), std::move(handler)};
+}
+
+Result<std::string> HttpServer::Start(const Options& options) {
+  impl_->options = options;
+  const size_t colon = options.listen.rfind(':');
+  if (colon == std::string::npos)
+    return Err(Status::InvalidArgument("http listen: expected host:port, got \"" + options.listen + "\""));
+  const std::string host = options.listen.substr(0, colon);
+  const std::string port_text = options.listen.substr(colon + 1);
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535)
+    return Err(Status::InvalidArgument("http listen: \"" + port_text + "\" is not a port (0..65535)"));
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return Err(Status::InvalidArgument("http listen: \"" + host + "\" is not an IP address"));
+  tcp::endpoint ep(address, static_cast<unsigned short>(port));
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Err(Status::Unavailable("http listen " + options.listen + ": " + ec.message()));
+  const auto bound = impl_->acceptor.local_endpoint();
+  impl_->Accept();
+  impl_->thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "casebus-http");
+    impl_->io.run();
+  });
+  return bound.address().to_string() + ":" + std::to_string(bound.port());
+}
+
+void HttpServer::Stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  asio::post(impl_->io, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+HttpResponse JsonError(int status, const std::string& field, const std::string& reason) {
+  boost::json::object e;
+  if (!field.empty()) e["field"] = field;
+  e["reason"] = reason;
+  HttpResponse r;
+  r.status = status;
+  r.body = boost::json::serialize(boost::json::object{{"error", e}});
+  return r;
+}
+
+}  // namespace casebus::server

@@ -1,0 +1,73 @@
+#pragma once
+// HttpServer: the engine's HTTP/1.1 listener (Boost.Beast), one Asio thread. It serves the
+// read side today — /v1/metrics/closure, /metrics, /dashboard — and is where the HTTP API
+// grows. Handlers answer asynchronously: a handler may keep `respond` and call it later from
+// any thread (the engine answers queries on its commit thread); the reply is written on the
+// server's thread.
+//
+// Limits, so a hostile client cannot hold the engine: request header at most 8 KiB, body at
+// most max_body_bytes (413 beyond), a whole request must arrive within 10 s of its first byte
+// and an idle keep-alive connection is closed after 30 s (slowloris), at most
+// max_connections at once (further ones are closed at accept). Paths are matched exactly
+// after percent-decoding is refused: a target must be origin-form ASCII.
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/base/status.h"
+
+namespace casebus::server {
+
+struct HttpRequest {
+  std::string method;  // "GET", ...
+  std::string path;    // "/v1/metrics/closure"
+  std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
+  std::string body;
+  std::string remote;  // "127.0.0.1:54321"
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::map<std::string, std::string> headers;  // extra headers
+};
+
+class HttpServer {
+ public:
+  using Respond = std::function<void(HttpResponse)>;
+  using Handler = std::function<void(const HttpRequest&, Respond)>;
+
+  struct Options {
+    std::string listen = "127.0.0.1:7470";  // host:port; port 0 picks a free one
+    size_t max_body_bytes = 64 * 1024;
+    int max_connections = 256;
+  };
+
+  HttpServer();
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Exact path → handler, for the methods listed ("GET"); another method gets 405 with Allow.
+  void Route(std::string path, std::vector<std::string> methods, Handler handler);
+  // Binds and starts the thread. Returns the bound "host:port".
+  Result<std::string> Start(const Options& options);
+  void Stop();
+  uint64_t requests() const { return requests_.load(); }
+
+  struct Impl;  // defined and used in http_server.cc only
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::atomic<uint64_t> requests_{0};
+};
+
+// A JSON error body: {"error":{"field":..., "reason":...}} (field omitted when empty).
+HttpResponse JsonError(int status, const std::string& field, const std::string& reason);
+
+}  // namespace casebus::server
