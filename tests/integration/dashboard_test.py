@@ -264,7 +264,7 @@ def api_value(api, node):
     resp = api.get(url)
     if group == "total":
         row = resp["total"]
-    elif key == "":
+    elif key == "@answer":
         row = resp  # an answer-level field such as min_sample
     else:
         rows = [r for r in resp["rows"] if r.get("key") == key]
