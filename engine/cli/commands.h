@@ -19,6 +19,10 @@ int RunDemo(const Args& args);
 int RunSimulate(const Args& args);
 int RunDept(const Args& args);    // a department's console on the zmq gateway (dept.cc)
 int RunKeygen(const Args& args);  // a CURVE keypair
+// metrics.cc: closure figures from a running server, and the ledger's proof (offline).
+int RunMetrics(const Args& args);
+int RunMonthlyReport(const Args& args);  // `report --month YYYY-MM`
+int RunLedger(const Args& args);
 // report, register, dispatch, accept, ... show, list, status, closure.
 int RunVerb(const std::string& verb, const Args& args);
 bool IsVerb(const std::string& verb);

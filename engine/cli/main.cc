@@ -1,5 +1,6 @@
 // casebus: the one executable. Thin: parses the subcommand and hands over to engine/cli.
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -14,8 +15,11 @@ void Usage() {
       "\n"
       "usage: casebus <command> [args]\n"
       "\n"
-      "  serve [--config FILE] [--data DIR] [--endpoint tcp://127.0.0.1:7450]\n"
-      "        run the engine (SIGTERM: stop intake, commit what is queued, exit 0)\n"
+      "  serve [--config FILE] [--data DIR] [--endpoint tcp://127.0.0.1:7450] [--http 127.0.0.1:7470]\n"
+      "        run the engine (SIGTERM: stop intake, commit what is queued, exit 0); HTTP serves\n"
+      "        /dashboard, /metrics (Prometheus) and /v1/metrics/closure?group_by=&from=&to=\n"
+      "  ledger rebuild [--verify] [--data DIR] [--config FILE]\n"
+      "        recount the closure ledger from the journal; --verify only reports differences\n"
       "  check-config FILE         validate a city config; every problem with file:line\n"
       "  demo [--days 7] [--cases-per-day 1200] [--keep DIR]\n"
       "        a synthetic week of the sample city on a virtual clock, then closure tables\n"
@@ -41,6 +45,9 @@ void Usage() {
       "  show ID                        list [--state S --department D --district C --overdue\n"
       "                                      --light red|yellow|green --min-level N --limit N]\n"
       "  status                         closure\n"
+      "  metrics [--by department|district|street|category|class|source|day|district_class]\n"
+      "          [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]   (closure rates, index, ranks)\n"
+      "  report --month YYYY-MM [--format md|csv|html] [--out FILE]   (monthly 通报)\n"
       "  common: --actor NAME (default $USER), --request-id ID (default: random; reuse it to retry)\n",
       stderr);
 }
@@ -61,6 +68,13 @@ int main(int argc, char** argv) {
   if (cmd == "simulate") return RunSimulate(args);
   if (cmd == "dept") return RunDept(args);
   if (cmd == "keygen") return RunKeygen(args);
+  if (cmd == "metrics") return RunMetrics(args);
+  if (cmd == "ledger") return RunLedger(args);
+  // `report --month` is the monthly report; `report --category ...` reports a case.
+  if (cmd == "report" && std::any_of(args.begin(), args.end(), [](const std::string& a) {
+        return a == "--month" || a.rfind("--month=", 0) == 0;
+      }))
+    return RunMonthlyReport(args);
   if (IsVerb(cmd)) return RunVerb(cmd, args);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
     Usage();

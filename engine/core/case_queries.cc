@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -92,6 +93,7 @@ v1::QueryResult CaseMachine::AnswerMetrics(const v1::Metrics& q, Millis now) con
   m.set_to(IsoDay(to));
   m.set_as_of_ms(now);
   m.set_min_sample(policy.min_sample());
+  *m.mutable_policy() = policy;
 
   std::map<std::string, std::string> names;
   for (const auto& d : config_->departments()) names["department:" + d.id()] = d.name();
@@ -176,8 +178,19 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         if (f.min_level() > 0 && c.escalation_level() < f.min_level()) continue;
         ids.push_back(id);
       }
-      std::sort(ids.begin(), ids.end());
-      if (ids.size() > limit) ids.resize(limit);
+      if (f.by_deadline()) {
+        auto deadline = [&](uint64_t id) {
+          const Millis d = cases_.at(id).fields.handle_deadline_ms();
+          return std::pair{d > 0 ? d : std::numeric_limits<Millis>::max(), id};
+        };
+        const size_t keep = std::min<size_t>(ids.size(), limit);
+        std::partial_sort(ids.begin(), ids.begin() + keep, ids.end(),
+                          [&](uint64_t a, uint64_t b) { return deadline(a) < deadline(b); });
+        ids.resize(keep);
+      } else {
+        std::sort(ids.begin(), ids.end());
+        if (ids.size() > limit) ids.resize(limit);
+      }
       for (uint64_t id : ids) {
         *out.add_cases() = cases_.at(id).fields;  // lists carry no history
       }

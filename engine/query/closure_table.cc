@@ -1,29 +1,13 @@
 #include "engine/query/closure_table.h"
 
+#include "engine/query/text_table.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
 namespace casebus::query {
 namespace {
-
-// Display width: CJK characters take two columns in a terminal.
-size_t Width(const std::string& s) {
-  size_t w = 0;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    w += len >= 3 ? 2 : 1;
-    i += len;
-  }
-  return w;
-}
-
-std::string Pad(const std::string& s, size_t width, bool right) {
-  size_t w = Width(s);
-  std::string fill(width > w ? width - w : 0, ' ');
-  return right ? fill + s : s + fill;
-}
 
 std::string Rate(int64_t num, int64_t den) {
   if (den == 0) return "—";
@@ -64,28 +48,17 @@ std::string FormatClosureTable(const std::string& title,
                    std::to_string(total.overdue_open()), std::to_string(total.rework()),
                    std::to_string(total.returned()), Rate(total.closed(), total.due()),
                    Rate(total.closed_on_time(), total.due())});
-  std::vector<size_t> widths(table[0].size(), 0);
-  for (const auto& row : table)
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], Width(row[i]));
-  std::string out = title + "\n";
-  auto line = [&](const std::vector<std::string>& row) {
-    std::string l;
-    for (size_t i = 0; i < row.size(); ++i) {
-      if (i == 1 && !with_name) continue;
-      l += Pad(row[i], widths[i], i >= 2) + (i + 1 < row.size() ? "  " : "");
-    }
-    while (!l.empty() && l.back() == ' ') l.pop_back();
-    return l + "\n";
-  };
-  out += line(table[0]);
-  size_t total_w = 0;
-  for (size_t i = 0; i < widths.size(); ++i)
-    if (i != 1 || with_name) total_w += widths[i] + 2;
-  std::string rule;
-  for (size_t i = 0; i + 2 < total_w; ++i) rule += "-";
-  out += rule + "\n";
-  for (size_t r = 1; r + 1 < table.size(); ++r) out += line(table[r]);
-  out += rule + "\n" + line(table.back());
+  TextTable t;
+  t.right = std::vector<bool>(table[0].size(), true);
+  t.right[0] = t.right[1] = false;
+  if (!with_name) {
+    for (auto& row : table) row.erase(row.begin() + 1);
+    t.right.erase(t.right.begin() + 1);
+  }
+  t.header = table.front();
+  t.footer = table.back();
+  t.rows.assign(table.begin() + 1, table.end() - 1);
+  std::string out = title + "\n" + t.Render();
   return out;
 }
 

@@ -167,22 +167,28 @@ Status Engine::Recover() {
   if (differences > 0) {
     // A data directory from before the ledger family, or counting rules changed by an upgrade:
     // the journal is the truth, so the durable buckets are rewritten to what it implies.
-    std::vector<std::pair<std::string, std::string>> rows;
-    std::set<std::string> live;
-    machine_->ledger().ForEachBucket([&](const core::Ledger::Bucket& b) {
-      std::string key = core::Ledger::EncodeKey(b.dim, b.key, b.day);
-      live.insert(key);
-      rows.emplace_back(std::move(key), core::Ledger::EncodeValue(b.counts));
-    });
-    durable->ledger.ForEachBucket([&](const core::Ledger::Bucket& b) {
-      std::string key = core::Ledger::EncodeKey(b.dim, b.key, b.day);
-      if (!live.count(key)) rows.emplace_back(std::move(key), std::string());
-    });
+    auto rows = LedgerRewrite(machine_->ledger(), durable->ledger);
     std::fprintf(stderr, "casebus: ledger: %zu counters differed from the journal's; %zu buckets rewritten\n",
                  differences, rows.size());
     CASEBUS_RETURN_IF_ERROR(store_->Commit({}, {}, {}, {}, rows));
   }
   return Status::Ok();
+}
+
+std::vector<std::pair<std::string, std::string>> LedgerRewrite(const core::Ledger& truth,
+                                                               const core::Ledger& durable) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  std::set<std::string> live;
+  truth.ForEachBucket([&](const core::Ledger::Bucket& b) {
+    std::string key = core::Ledger::EncodeKey(b.dim, b.key, b.day);
+    live.insert(key);
+    rows.emplace_back(std::move(key), core::Ledger::EncodeValue(b.counts));
+  });
+  durable.ForEachBucket([&](const core::Ledger::Bucket& b) {
+    std::string key = core::Ledger::EncodeKey(b.dim, b.key, b.day);
+    if (!live.count(key)) rows.emplace_back(std::move(key), std::string());
+  });
+  return rows;
 }
 
 Result<DurableLedger> LoadLedger(const store::Store& store, const core::CaseMachine& machine) {

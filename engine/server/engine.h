@@ -159,6 +159,10 @@ struct DurableLedger {
   uint64_t buckets = 0;
 };
 Result<DurableLedger> LoadLedger(const store::Store& store, const core::CaseMachine& machine);
+// The ledger rows that make the store's `durable` buckets equal `truth` (a put per bucket of
+// truth, a delete per bucket only durable has), for Store::Commit.
+std::vector<std::pair<std::string, std::string>> LedgerRewrite(const core::Ledger& truth,
+                                                               const core::Ledger& durable);
 
 using casebus::CheckNoUnknownFields;  // engine/base/proto_check.h
 
