@@ -17,6 +17,7 @@
 
 #include "engine/cli/client.h"
 #include "engine/config/loader.h"
+#include "engine/server/ledger_check.h"
 #include "tests/integration/server_process.h"
 
 namespace casebus {
@@ -45,6 +46,7 @@ class Kill9Test : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
     auto cfg = config::LoadCityConfigFile(kSample);
     ASSERT_TRUE(cfg) << cfg.error().message();
+    config_ = *cfg;
     for (const auto& c : (*cfg)->categories())
       if (c.has_limits() || c.conditions_size() > 0) categories_.push_back(c.code());
     for (const auto& g : (*cfg)->grids()) grids_.push_back(g.code());
@@ -53,6 +55,17 @@ class Kill9Test : public ::testing::Test {
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
     else std::fprintf(stderr, "kept %s for inspection\n", dir_.c_str());
+  }
+
+  // Issue 5: the ledger the killed server left in the store equals a recount from its journal
+  // (`casebus ledger rebuild --verify`), checked before the next start could rewrite it.
+  void ExpectLedgerMatchesJournal(const std::string& when) {
+    auto check = server::CheckLedger(config_, dir_ + "/data", /*rewrite=*/false, 5, nullptr);
+    ASSERT_TRUE(check) << when << ": " << check.error().message();
+    EXPECT_EQ(check->differences, 0u)
+        << when << ": the maintained ledger differs from a recount of the journal, first: "
+        << (check->first.empty() ? "" : check->first[0].key + " " + std::string(core::CounterName(check->first[0].counter)));
+    ++ledger_checks_;
   }
 
   std::unique_ptr<ServerProcess> NewServer() {
@@ -166,6 +179,8 @@ class Kill9Test : public ::testing::Test {
   static constexpr const char* kSample = CASEBUS_SOURCE_DIR "/deploy/config/sample-city.yaml";
   std::string dir_, endpoint_;
   std::vector<std::string> categories_, grids_;
+  std::shared_ptr<const v1::CityConfig> config_;
+  int ledger_checks_ = 0;
   std::atomic<bool> stop_creating_{false};
   std::atomic<uint64_t> next_{0}, timeouts_{0}, duplicates_{0};
   std::mutex mu_;
@@ -197,6 +212,7 @@ TEST_F(Kill9Test, AcknowledgedCommandsSurviveKillNineExactlyOnce) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1500)(rng)));
     server->Kill();
+    ExpectLedgerMatchesJournal("after kill " + std::to_string(cycle));
   }
   // The last run: let every client finish what it started, then check.
   auto server = NewServer();
@@ -257,6 +273,12 @@ TEST_F(Kill9Test, AcknowledgedCommandsSurviveKillNineExactlyOnce) {
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(missing, 0u) << "work orders never delivered";
   EXPECT_EQ(server->Terminate(), 0) << "SIGTERM should stop cleanly";
+  ExpectLedgerMatchesJournal("after the last run");
+  EXPECT_EQ(ledger_checks_, cycles + 1);
+  std::ifstream log(dir_ + "/server.log");
+  std::string line;
+  while (std::getline(log, line))
+    EXPECT_EQ(line.find("counters differed from the journal"), std::string::npos) << line;
 }
 
 }  // namespace
