@@ -20,7 +20,7 @@
 #include "engine/cli/flags.h"
 #include "engine/cli/print.h"
 #include "engine/core/working_calendar.h"
-#include "engine/query/closure_table.h"
+#include "engine/query/report.h"
 #include "engine/server/engine.h"
 
 namespace casebus::cli {
@@ -423,15 +423,17 @@ int RunDemo(const Args& args) {
   for (int i = 0; i < 600 && (*engine)->dispatcher().pending() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
-  v1::Request q;
-  q.set_version(1);
-  q.mutable_query()->mutable_closure()->set_as_of_ms(end);
-  auto table = (*engine)->Call(q);
-  std::printf("\nClosure as of %s (应结案 'due' = handled + open past the deadline)\n\n",
+  std::printf("\nClosure as of %s, from the maintained ledger: the week's cases as they stand\n"
+              "(应结案 'due' = handled + open past the deadline; ranked by the composite index)\n\n",
               FormatIso(end, off).c_str());
-  std::fputs(query::FormatClosureTable("By department", table.query().by_department()).c_str(), stdout);
-  std::fputs("\n", stdout);
-  std::fputs(query::FormatClosureTable("By district", table.query().by_district()).c_str(), stdout);
+  for (v1::MetricsGroup g : {v1::BY_DEPARTMENT, v1::BY_DISTRICT, v1::BY_SOURCE}) {
+    v1::Request q;
+    q.set_version(1);
+    q.mutable_query()->mutable_metrics()->set_group_by(g);
+    auto answer = (*engine)->Call(q);
+    std::fputs(query::FormatMetricsTable(answer.query().metrics()).c_str(), stdout);
+    std::fputs("\n", stdout);
+  }
   for (uint64_t id : {city.returned_case, city.reworked_case}) {
     if (!id) continue;
     v1::Request s;
@@ -450,7 +452,12 @@ int RunDemo(const Args& args) {
   (*engine)->Stop();
   engine->reset();
   if (!keep) fs::remove_all(dir);
-  else std::printf("data kept in %s\n", dir.c_str());
+  else
+    std::printf("data kept in %s; serve it and read the figures:\n"
+                "  casebus serve --data %s    then http://127.0.0.1:7470/dashboard,\n"
+                "  casebus report --month 2026-11 --format html --out report.html,\n"
+                "  casebus ledger rebuild --verify --data %s (with the server stopped)\n",
+                dir.c_str(), dir.c_str(), dir.c_str());
   return 0;
 }
 
