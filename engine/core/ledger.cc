@@ -100,10 +100,12 @@ Counts CountsOf(const v1::Case& c, bool overdue_open) {
   n[kHandled] = dispatched && disposed;
   n[kHandledOnTime] = dispatched && disposed &&
                       (c.handle_deadline_ms() == 0 || c.resolved_at_ms() <= c.handle_deadline_ms());
-  n[kRework] = c.rework_count() > 0;
+  // Rework and extension count among the cases their rates are over (应结案, 应处置), so a
+  // rate stays within 0..1: a reworked case not yet due is not yet in the figures.
+  n[kRework] = n[kDue] && c.rework_count() > 0;
   n[kReworkTimes] = c.rework_count();
   n[kReturned] = c.return_count() > 0;
-  n[kExtended] = c.extension_count() > 0;
+  n[kExtended] = n[kHandleDue] && c.extension_count() > 0;
   n[kExtensionHours] = c.extension_hours();
   n[kSuspended] = c.state() == v1::SUSPENDED;
   n[kEscalated] = c.escalation_count() > 0;

@@ -243,11 +243,23 @@ std::string Markdown(const Model& m) {
 
 // ---- CSV (RFC 4180): one section per table, a blank line between ----
 
+// A number as this report prints it: "-2.5", "12", "93.4%".
+bool IsNumber(const std::string& s) {
+  if (s.empty()) return false;
+  size_t i = s[0] == '-' || s[0] == '+' ? 1 : 0;
+  bool digit = false;
+  for (; i < s.size(); ++i) {
+    if (std::isdigit(static_cast<unsigned char>(s[i]))) digit = true;
+    else if (s[i] != '.' && !(s[i] == '%' && i + 1 == s.size())) return false;
+  }
+  return digit;
+}
+
 std::string CsvCell(const std::string& s) {
-  // A cell starting with = + - @ is quoted with a leading ' so a spreadsheet does not run it.
+  // A cell starting with = + - @ (or a tab or CR) that is not a number gets a leading ' so a
+  // spreadsheet does not run it as a formula.
   std::string v = s;
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '@' || (v[0] == '-' && v.size() > 1 && !std::isdigit(static_cast<unsigned char>(v[1])))))
-    v = "'" + v;
+  if (!v.empty() && std::string_view("=+-@\t\r").find(v[0]) != std::string_view::npos && !IsNumber(v)) v = "'" + v;
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
