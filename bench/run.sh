@@ -2,6 +2,7 @@
 # Runs the end-to-end throughput benchmark (median of 5 runs each) and appends the results
 # to bench/RESULTS.md with the machine and the command. Usage: bench/run.sh [--runs N]
 # (bench/run.sh timers [--runs N]: the escalation timer benchmark, below)
+# (bench/run.sh ledger [--runs N]: ledger query latency at 1M and 10M cases of history, below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${CASEBUS_BUILD_DIR:-build}
@@ -46,6 +47,25 @@ if [ "${1:-}" = "timers" ]; then
   append_results "timer_bench" \
     ". Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; CPU time is this thread's own)." \
     "\`bench/run.sh timers --runs $RUNS\` (in-process CaseMachine on the sample city, no store; see bench/timer_bench.cc)." \
+    "$out"
+  exit 0
+fi
+# bench/run.sh ledger [--runs N]: ledger query latency (a month, a year, all history, the whole
+# metrics answer) at 1M and 10M cases of history, each run a child process; the table holds the
+# medians of the runs. About 40 s and 250 MiB per 10M run.
+if [ "${1:-}" = "ledger" ]; then
+  RUNS=3
+  [ "${2:-}" = "--runs" ] && RUNS=$3
+  BIN=$BUILD/bin/ledger_query_bench
+  [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD ledger_query_bench" >&2; exit 1; }
+  out=$(mktemp)
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "\$ $BIN --runs $RUNS --cases 1000000,10000000" | tee -a "$out"
+  "$BIN" --runs "$RUNS" --cases 1000000,10000000 | tee -a "$out"   # progress goes to stderr
+  echo >> "$out"
+  append_results "ledger_query_bench" \
+    ". Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; latencies are wall-clock)." \
+    "\`bench/run.sh ledger --runs $RUNS\` (in-process core::Ledger on the sample city, no store; see bench/ledger_query_bench.cc)." \
     "$out"
   exit 0
 fi

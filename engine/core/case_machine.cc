@@ -73,6 +73,7 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
   for (const auto& c : config_->categories()) categories_[c.code()] = &c;
   for (const auto& d : config_->departments()) departments_[d.id()] = &d;
   for (const auto& g : config_->grids()) grids_[g.code()] = true;
+  unit_names_ = UnitNamesOf(*config_);
   const double window_hours = config_->intake().request_id_window_hours();
   request_window_ms_ = static_cast<Millis>(window_hours * 3'600'000.0);
   requests_.reserve(1 << 16);

@@ -31,6 +31,7 @@
 #include "engine/core/deduper.h"
 #include "engine/core/escalation.h"
 #include "engine/core/ledger.h"
+#include "engine/core/metrics_answer.h"
 #include "engine/core/router.h"
 #include "engine/core/working_calendar.h"
 
@@ -146,6 +147,7 @@ class CaseMachine {
   TimerQueue timers_;
   Ledger ledger_;
   std::array<int64_t, 16> by_state_{};  // cases per CaseState number
+  UnitNames unit_names_;  // for metrics answers
   uint64_t escalations_ = 0;       // EV_ESCALATED applied
   int64_t supervisions_open_ = 0;  // cases with supervision_open
   std::vector<std::pair<TimerKey, bool>> timer_changes_;

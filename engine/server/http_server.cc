@@ -8,6 +8,9 @@
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 
+#include <list>
+#include <mutex>
+
 namespace casebus::server {
 namespace {
 
@@ -27,29 +30,46 @@ struct RouteEntry {
 
 }  // namespace
 
+namespace {
+class Session;
+}  // namespace
+
+// Shared by the server and its sessions: a session keeps it (and so its io_context) alive, so
+// a reply that arrives after Stop() finds a live object and is dropped.
 struct HttpServer::Impl {
-  asio::io_context io{1};
-  tcp::acceptor acceptor{io};
-  std::thread thread;
   std::map<std::string, RouteEntry> routes;
   Options options;
   std::atomic<int> connections{0};
-  std::atomic<uint64_t>* requests = nullptr;
+  std::atomic<uint64_t> requests{0};
+  std::mutex mu;         // guards stopped and the posting of replies
+  bool stopped = false;  // after Stop(): replies are dropped, nothing more is posted
+  std::list<std::weak_ptr<Session>> sessions;  // io thread only: closed at Stop()
+  // Declared last, destroyed first: pending handlers (and the sessions they hold) go before
+  // the members above that sessions use.
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  std::thread thread;
 
-  void Accept();
+  void Accept(const std::shared_ptr<Impl>& self);
 };
 
 namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_ptr_(std::move(server)), server_(*server_ptr_) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   ~Session() { server_.connections.fetch_sub(1); }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
 
   void Read() {
     parser_.emplace();
@@ -80,7 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
       keep_alive_ = false;
       return Send(JsonError(400, "", "malformed HTTP request: " + ec.message()));
     }
-    server_.requests->fetch_add(1);
+    server_.requests.fetch_add(1);
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -93,7 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
     r.path = target->path();
     for (auto param : target->params()) r.query[param.key] = param.value;
     auto route = server_.routes.find(r.path);
-    if (route == server_.routes.end()) return Send(JsonError(404, "path", "no such resource: " + r.path.substr(0, 200)));
+    if (route == server_.routes.end()) return Send(JsonError(404, "path", "no such resource: " + r.path));
     const auto& methods = route->second.methods;
     if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
       std::string allow;
@@ -106,6 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto once = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self = shared_from_this(), once](HttpResponse resp) {
       if (once->exchange(true)) return;
+      std::lock_guard lock(self->server_.mu);
+      if (self->server_.stopped) return;  // the server stopped meanwhile: nobody to answer
       asio::post(self->stream_.get_executor(),
                  [self, resp = std::move(resp)]() mutable { self->Send(std::move(resp)); });
     };
@@ -136,15 +158,10 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
-  }
-
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpServer::Impl> server_ptr_;
   HttpServer::Impl& server_;
   std::string remote_;
   bool keep_alive_ = false;
@@ -153,8 +170,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void HttpServer::Impl::Accept() {
-  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+void HttpServer::Impl::Accept(const std::shared_ptr<Impl>& self) {
+  acceptor.async_accept([this, self](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       if (connections.fetch_add(1) >= options.max_connections) {
@@ -162,16 +179,21 @@ void HttpServer::Impl::Accept() {
         beast::error_code ignored;
         socket.close(ignored);  // over the limit: refused at once
       } else {
-        std::make_shared<Session>(std::move(socket), *this)->Read();
+        auto session = std::make_shared<Session>(std::move(socket), self);
+        sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+        sessions.push_back(session);
+        session->Read();
       }
     }
-    Accept();
+    Accept(self);
   });
 }
 
-HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) { impl_->requests = &requests_; }
+HttpServer::HttpServer() : impl_(std::make_shared<Impl>()) {}
 
 HttpServer::~HttpServer() { Stop(); }
+
+uint64_t HttpServer::requests() const { return impl_->requests.load(); }
 
 void HttpServer::Route(std::string path, std::vector<std::string> methods, Handler handler) {
   impl_->routes[std::move(path)] = {std::move(methods), std::move(handler)};
@@ -198,28 +220,70 @@ Result<std::string> HttpServer::Start(const Options& options) {
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Err(Status::Unavailable("http listen " + options.listen + ": " + ec.message()));
   const auto bound = impl_->acceptor.local_endpoint();
-  impl_->Accept();
-  impl_->thread = std::thread([this] {
+  impl_->Accept(impl_);
+  impl_->thread = std::thread([impl = impl_.get()] {
     pthread_setname_np(pthread_self(), "casebus-http");
-    impl_->io.run();
+    impl->io.run();
   });
   return bound.address().to_string() + ":" + std::to_string(bound.port());
 }
 
 void HttpServer::Stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
-  asio::post(impl_->io, [this] {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopped = true;  // from here on, late replies are dropped
+  }
+  // Close the acceptor and every connection on the io thread; their handlers finish with
+  // operation_aborted, and run() returns once nothing is left.
+  asio::post(impl_->io, [impl = impl_.get()] {
     beast::error_code ec;
-    impl_->acceptor.close(ec);
+    impl->acceptor.close(ec);
+    for (auto& w : impl->sessions)
+      if (auto s = w.lock()) s->Close();
+    impl->sessions.clear();
   });
-  impl_->io.stop();
   impl_->thread.join();
 }
 
+namespace {
+
+// `s` as valid UTF-8 of at most max_bytes: a sequence that is malformed (or cut by the limit)
+// becomes U+FFFD, so an error that echoes input stays valid JSON.
+std::string SafeText(std::string_view s, size_t max_bytes = 256) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && out.size() < max_bytes;) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) ok = false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // No overlong forms, surrogates or code points past U+10FFFF; no control characters.
+    if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+               (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF || cp < 0x20 || cp == 0x7F))
+      ok = false;
+    if (!ok) {
+      out += "\xEF\xBF\xBD";
+      i += 1;
+      continue;
+    }
+    if (out.size() + len > max_bytes) break;
+    out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace
+
 HttpResponse JsonError(int status, const std::string& field, const std::string& reason) {
   boost::json::object e;
-  if (!field.empty()) e["field"] = field;
-  e["reason"] = reason;
+  if (!field.empty()) e["field"] = SafeText(field, 64);
+  e["reason"] = SafeText(reason, 512);
   HttpResponse r;
   r.status = status;
   r.body = boost::json::serialize(boost::json::object{{"error", e}});

@@ -5,11 +5,12 @@
 // any thread (the engine answers queries on its commit thread); the reply is written on the
 // server's thread.
 //
-// Limits, so a hostile client cannot hold the engine: request header at most 8 KiB, body at
-// most max_body_bytes (413 beyond), a whole request must arrive within 10 s of its first byte
-// and an idle keep-alive connection is closed after 30 s (slowloris), at most
-// max_connections at once (further ones are closed at accept). Paths are matched exactly
-// after percent-decoding is refused: a target must be origin-form ASCII.
+// Limits, so a hostile client cannot hold the engine: request header at most 8 KiB (431),
+// body at most max_body_bytes (413), a whole request must arrive within 15 s of the read's
+// start, idle keep-alive connections included (slowloris), at most max_connections at once
+// (further ones are closed at accept). The target must be origin-form; its path is
+// percent-decoded and matched exactly. Error bodies echo input only as valid UTF-8.
+// Stop() closes every connection; a reply that arrives later is dropped.
 
 #include <atomic>
 #include <functional>
@@ -58,13 +59,12 @@ class HttpServer {
   // Binds and starts the thread. Returns the bound "host:port".
   Result<std::string> Start(const Options& options);
   void Stop();
-  uint64_t requests() const { return requests_.load(); }
+  uint64_t requests() const;
 
   struct Impl;  // defined and used in http_server.cc only
 
  private:
-  std::unique_ptr<Impl> impl_;
-  std::atomic<uint64_t> requests_{0};
+  std::shared_ptr<Impl> impl_;
 };
 
 // A JSON error body: {"error":{"field":..., "reason":...}} (field omitted when empty).

@@ -33,6 +33,7 @@ HttpResponse QueryError(const v1::QueryResult& r) {
 
 void HandleClosure(Engine& engine, const HttpRequest& req, HttpServer::Respond respond) {
   for (const auto& [k, v] : req.query) {
+    if (k.empty()) continue;  // "?group_by=x&" and a bare "?" carry an empty name: harmless
     if (k != "group_by" && k != "from" && k != "to")
       return respond(JsonError(400, k.substr(0, 64), "unknown parameter; expected group_by, from, to"));
   }
