@@ -141,8 +141,17 @@ Ledger::Ledger(const v1::CityConfig& config, const WorkingCalendar& calendar)
 }
 
 Ledger::KeyId Ledger::Intern(Dim dim, std::string_view key) {
+  // Every event looks up its case's keys twice (before and after): the last key of each
+  // dimension answers the second lookup without hashing.
+  LastKey& last = last_[static_cast<int>(dim)];
+  if (last.valid && last.key == key) return last.id;
   auto& ids = ids_[static_cast<int>(dim)];
-  if (auto it = ids.find(key); it != ids.end()) return it->second;
+  if (auto it = ids.find(key); it != ids.end()) {
+    last.key.assign(key);
+    last.id = it->second;
+    last.valid = true;
+    return it->second;
+  }
   const auto id = static_cast<KeyId>(names_.size());
   ids.emplace(std::string(key), id);
   names_.emplace_back(key);

@@ -156,8 +156,14 @@ class Ledger {
   static int64_t MonthOf(int64_t day);  // months since 1970-01
   static int64_t FirstDayOfMonth(int64_t month);
 
+  struct LastKey {
+    std::string key;
+    KeyId id = 0;
+    bool valid = false;
+  };
   const WorkingCalendar* calendar_;
   std::array<KeyMap, kDims> ids_;
+  std::array<LastKey, kDims> last_;  // the last key looked up per dimension
   std::vector<std::string> names_;  // by KeyId
   std::vector<Dim> dim_of_;         // by KeyId
   std::array<std::vector<KeyId>, kDims> keys_of_;

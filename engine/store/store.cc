@@ -54,7 +54,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   // (deadlines; departments interleaved), where a skiplist insert costs a dozen key compares.
   // `due` is read in order only when the engine opens; `outbox` also when a department has a
   // backlog (the dispatcher reads it a window at a time; a vector memtable sorts a copy for
-  // each such read, which a backlog can afford and the hot path never pays).
+  // each such read, which a backlog can afford and the hot path never pays). `ledger` too: each
+  // batch rewrites its dirty day buckets in no useful order, and the family is read only at
+  // open and by `casebus ledger rebuild`.
   db_options.allow_concurrent_memtable_write = false;
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = 64 << 20;
@@ -65,7 +67,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
                                                       {"outbox", unordered},
                                                       {"due", unordered},
                                                       {"deadletter", cf},
-                                                      {"ledger", cf}};
+                                                      {"ledger", unordered}};
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, dir, cfs, &st->handles_, &raw);
   if (!s.ok()) return Err(Convert(s, "open " + dir));
