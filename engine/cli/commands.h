@@ -23,6 +23,7 @@ int RunKeygen(const Args& args);  // a CURVE keypair
 int RunMetrics(const Args& args);
 int RunMonthlyReport(const Args& args);  // `report --month YYYY-MM`
 int RunLedger(const Args& args);
+int RunAudit(const Args& args);   // `audit verify`: the journal's hash chain
 // report, register, dispatch, accept, ... show, list, status, closure.
 int RunVerb(const std::string& verb, const Args& args);
 bool IsVerb(const std::string& verb);

@@ -20,6 +20,7 @@ void Usage() {
       "        /dashboard, /metrics (Prometheus) and /v1/metrics/closure?group_by=&from=&to=\n"
       "  ledger rebuild [--verify] [--data DIR] [--config FILE]\n"
       "        recount the closure ledger from the journal; --verify only reports differences\n"
+      "  audit verify [--data DIR]  recompute the journal's hash chain; the first broken link\n"
       "  check-config FILE         validate a city config; every problem with file:line\n"
       "  demo [--days 7] [--cases-per-day 1200] [--keep DIR]\n"
       "        a synthetic week of the sample city on a virtual clock, then closure tables\n"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   if (cmd == "keygen") return RunKeygen(args);
   if (cmd == "metrics") return RunMetrics(args);
   if (cmd == "ledger") return RunLedger(args);
+  if (cmd == "audit") return RunAudit(args);
   // `report --month` is the monthly report; `report --category ...` reports a case.
   if (cmd == "report" && std::any_of(args.begin(), args.end(), [](const std::string& a) {
         return a == "--month" || a.rfind("--month=", 0) == 0;

@@ -12,6 +12,7 @@
 #include "engine/query/metrics_json.h"
 #include "engine/query/report.h"
 #include "engine/query/text_table.h"
+#include "engine/server/audit_check.h"
 #include "engine/server/ledger_check.h"
 
 namespace casebus::cli {
@@ -227,6 +228,36 @@ int RunLedger(const Args& args) {
     std::printf("rebuilt: %llu ledger buckets rewritten from the journal\n",
                 static_cast<unsigned long long>(check->rewritten));
   return verify && check->differences > 0 ? 1 : 0;
+}
+
+int RunAudit(const Args& args) {
+  auto flags = Flags::Parse(args, {"data"}, {});
+  if (!flags || flags->positional().size() != 1 || flags->positional()[0] != "verify") {
+    std::fprintf(stderr, "usage: casebus audit verify [--data DIR]\n%s",
+                 flags ? "" : (flags.error().message() + "\n").c_str());
+    return 2;
+  }
+  const std::string data = flags->GetOr("data", "casebus-data");
+  auto report = server::VerifyAudit(data, [](uint64_t done, uint64_t total) {
+    std::fprintf(stderr, "  checked %llu of %llu journal records\n", static_cast<unsigned long long>(done),
+                 static_cast<unsigned long long>(total));
+  });
+  if (!report) {
+    std::fprintf(stderr, "casebus audit: %s: %s\n", data.c_str(), report.error().message().c_str());
+    return 1;
+  }
+  std::printf("journal: %llu records", static_cast<unsigned long long>(report->records));
+  if (report->unchained > 0)
+    std::printf(" (the first %llu written before the audit chain existed: not covered)",
+                static_cast<unsigned long long>(report->unchained));
+  std::printf("\nhead:    %s\n", report->head.c_str());
+  if (report->intact) {
+    std::printf("chain:   intact\n");
+    return 0;
+  }
+  std::printf("chain:   BROKEN at record %llu: %s\n", static_cast<unsigned long long>(report->broken_at),
+              report->reason.c_str());
+  return 1;
 }
 
 }  // namespace casebus::cli

@@ -1,5 +1,7 @@
 #include "engine/server/engine.h"
 
+#include "engine/base/audit_chain.h"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -118,6 +120,20 @@ Status Engine::Recover() {
   if (!scan.ok()) return scan;
   if (!bad.ok()) return bad;
   stats_.replayed_records = n;
+  // The audit chain goes on from the last durable record's link.
+  if (store_->last_seq() > 0) {
+    auto last = store_->GetJournal(store_->last_seq());
+    if (!last) return last.error();
+    chain_ = AuditLink(store_->last_seq(), *last);
+    // A crash cannot part the tail from the head (one batch writes both): a mismatch means
+    // the journal was changed behind the engine's back. Refuse to build on it.
+    auto head = store_->GetJournalHead();
+    if (head && (head->seq != store_->last_seq() || head->link != chain_))
+      return Status::Corruption("the journal's last record (seq " + std::to_string(store_->last_seq()) +
+                                ") does not match the audit chain head (seq " + std::to_string(head->seq) +
+                                "): records were changed, added or removed; run `casebus audit verify`");
+    if (!head && head.error().code() != StatusCode::kNotFound) return head.error();
+  }
   next_due_.store(machine_->NextDueAt());
   applied_seq_ = store_->last_seq();
   // The outbox stays on disk: the dispatcher reads each department's rows as it needs them.
@@ -467,8 +483,12 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   const bool healthy = store_->healthy();
   auto take = [this, &job](core::Effects& fx) {
     if (fx.Changed()) {
+      // The audit chain: this record carries the previous record's link; its own link covers
+      // its seq and bytes (base/audit_chain.h).
+      fx.record.set_prev_hash(chain_);
       job.records.emplace_back();
       fx.record.SerializeToString(&job.records.back());
+      chain_ = AuditLink(applied_seq_ + job.records.size(), job.records.back());
       if (options_.telemetry) Observe(fx.record);
     }
     for (auto& w : fx.work_orders) {
@@ -512,6 +532,7 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   }
   for (auto& [key, add] : machine_->TakeTimerChanges())
     job.due.push_back({{key.at, key.case_id, static_cast<int>(key.stage)}, add});
+  if (!job.records.empty()) job.journal_head = chain_;
   for (const auto& b : machine_->TakeLedgerChanges())
     job.ledger.emplace_back(core::Ledger::EncodeKey(b.dim, b.key, b.day), core::Ledger::EncodeValue(b.counts));
   next_due_.store(machine_->NextDueAt(), std::memory_order_release);
@@ -526,7 +547,8 @@ void Engine::Commit(CommitJob& job) {
   if (committed.ok() && (!job.records.empty() || !job.due.empty() || !job.outbox.empty() ||
                         !job.dead_letter_deletes.empty() || !job.ledger.empty())) {
     const auto started = std::chrono::steady_clock::now();
-    committed = store_->Commit(job.records, job.outbox, job.due, job.dead_letter_deletes, job.ledger);
+    committed = store_->Commit(job.records, job.outbox, job.due, job.dead_letter_deletes, job.ledger,
+                               job.journal_head);
     if (options_.telemetry) {
       if (committed.ok())
         options_.telemetry->Committed(job.records.size(), std::chrono::duration<double>(

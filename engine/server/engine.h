@@ -101,6 +101,7 @@ class Engine {
     store::Store::DueChanges due;
     std::vector<std::string> dead_letter_deletes;  // retried or dropped by an operator
     std::vector<std::pair<std::string, std::string>> ledger;  // changed ledger buckets
+    std::string journal_head;  // the audit link of the last record
   };
   static constexpr size_t kCommitPipeline = 2;
 
@@ -146,6 +147,7 @@ class Engine {
   std::atomic<Millis> next_due_{0};
   uint64_t applied_commands_ = 0;
   uint64_t next_outbox_seq_ = 1;  // shard thread: outbox keys commit in key order
+  std::string chain_;             // shard thread: the audit link of the last applied record
   // Dead letters an operator retried or dropped, so a second request before (or after) the
   // first commits does nothing; an id leaves when the dispatcher dead-letters it again.
   std::mutex dead_mu_;

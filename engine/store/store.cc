@@ -8,6 +8,8 @@
 namespace casebus::store {
 namespace {
 
+constexpr char kJournalHeadKey[] = "journal_head";
+
 std::string SeqKey(uint64_t seq) {
   std::string k(8, '\0');
   for (int i = 7; i >= 0; --i, seq >>= 8) k[i] = static_cast<char>(seq & 0xff);
@@ -109,7 +111,8 @@ Status Store::Commit(const std::vector<std::string>& records,
                      const std::vector<std::pair<std::string, std::string>>& outbox,
                      const DueChanges& due,
                      const std::vector<std::string>& dead_letter_deletes,
-                     const std::vector<std::pair<std::string, std::string>>& ledger) {
+                     const std::vector<std::pair<std::string, std::string>>& ledger,
+                     std::string_view journal_head) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
   uint64_t seq = last_seq();
@@ -124,6 +127,8 @@ Status Store::Commit(const std::vector<std::string>& records,
     if (value.empty()) batch.Delete(ledger_, key);
     else batch.Put(ledger_, key, value);
   }
+  if (!records.empty() && !journal_head.empty())
+    batch.Put(db_->DefaultColumnFamily(), kJournalHeadKey, SeqKey(seq) + std::string(journal_head));
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto s = db_->Write(wo, &batch);
@@ -250,6 +255,23 @@ Status Store::PutJournalRaw(uint64_t seq, std::string_view bytes) {
   if (bytes.empty()) return Convert(db_->Delete(wo, journal_, SeqKey(seq)), "delete journal");
   return Convert(db_->Put(wo, journal_, SeqKey(seq), rocksdb::Slice(bytes.data(), bytes.size())),
                  "put journal");
+}
+
+Result<std::string> Store::GetJournal(uint64_t seq) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), journal_, SeqKey(seq), &value);
+  if (s.IsNotFound()) return Err(Status::NotFound("no journal record " + std::to_string(seq)));
+  if (!s.ok()) return Err(Convert(s, "read journal record " + std::to_string(seq)));
+  return value;
+}
+
+Result<Store::JournalHead> Store::GetJournalHead() const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), kJournalHeadKey, &value);
+  if (s.IsNotFound()) return Err(Status::NotFound("no audit chain head"));
+  if (!s.ok()) return Err(Convert(s, "read the audit chain head"));
+  if (value.size() != 8 + 32) return Err(Status::Corruption("the audit chain head has " + std::to_string(value.size()) + " bytes, not 40"));
+  return JournalHead{KeySeq(std::string_view(value).substr(0, 8)), value.substr(8)};
 }
 
 uint64_t Store::outbox_size_estimate() const {

@@ -11,7 +11,8 @@
 //   ledger   (dim, key, NUL, big-endian day) → ClosureRow counters: the closure ledger's day
 //            buckets (engine/core/ledger.h), written in the same batch as the events that
 //            changed them; a bucket back at zero is deleted
-//   default  meta (format version)
+//   default  meta: format version; journal_head (big-endian seq + audit link of the last
+//            record, written with it)
 // Cases and deadlines are derived: rebuilt by replaying the journal on open. The ledger family
 // is the maintained counters kept durable; open and `casebus ledger rebuild --verify` check it
 // against a recount from the journal.
@@ -66,7 +67,8 @@ class Store {
                 const std::vector<std::pair<std::string, std::string>>& outbox,
                 const DueChanges& due = {},
                 const std::vector<std::string>& dead_letter_deletes = {},
-                const std::vector<std::pair<std::string, std::string>>& ledger = {});
+                const std::vector<std::pair<std::string, std::string>>& ledger = {},
+                std::string_view journal_head = {});
   // Deletes delivered outbox rows (by key). Not synced: a lost deletion only means one more
   // delivery of an item its receiver de-duplicates by id.
   Status MarkDelivered(const std::vector<std::string>& outbox_keys);
@@ -90,8 +92,17 @@ class Store {
   Result<std::string> GetDeadLetter(std::string_view id) const;
   Status ForEachDue(const std::function<bool(const DueKey& key)>& fn) const;
   Status ForEachLedger(const std::function<bool(std::string_view key, std::string_view bytes)>& fn) const;
-  // Test and tool access: overwrite or delete a journal record directly (tamper tests).
+  // Test and tool access: overwrite or delete (empty bytes) a journal record directly (tamper tests).
   Status PutJournalRaw(uint64_t seq, std::string_view bytes);
+  // One journal record's bytes; NotFound when there is none.
+  Result<std::string> GetJournal(uint64_t seq) const;
+  // The audit chain's head as the last commit left it; NotFound before the first chained
+  // record.
+  struct JournalHead {
+    uint64_t seq = 0;
+    std::string link;
+  };
+  Result<JournalHead> GetJournalHead() const;
 
   uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
   bool healthy() const { return healthy_.load(std::memory_order_acquire); }

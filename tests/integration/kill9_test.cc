@@ -17,6 +17,7 @@
 
 #include "engine/cli/client.h"
 #include "engine/config/loader.h"
+#include "engine/server/audit_check.h"
 #include "engine/server/ledger_check.h"
 #include "tests/integration/server_process.h"
 
@@ -65,6 +66,10 @@ class Kill9Test : public ::testing::Test {
     EXPECT_EQ(check->differences, 0u)
         << when << ": the maintained ledger differs from a recount of the journal, first: "
         << (check->first.empty() ? "" : check->first[0].key + " " + std::string(core::CounterName(check->first[0].counter)));
+    // And the journal's audit chain is whole: a kill never parts a record from the head.
+    auto audit = server::VerifyAudit(dir_ + "/data", nullptr);
+    ASSERT_TRUE(audit) << when << ": " << audit.error().message();
+    EXPECT_TRUE(audit->intact) << when << ": audit chain broken at " << audit->broken_at << ": " << audit->reason;
     ++ledger_checks_;
   }
 

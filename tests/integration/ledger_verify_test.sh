@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 5: after the demo week, `casebus ledger rebuild --verify` finds 0 differences between
-# the ledger the engine maintained (and stored with every batch) and a recount from the journal.
+# the ledger the engine maintained (and stored with every batch) and a recount from the journal,
+# and `casebus audit verify` finds the journal's hash chain intact.
 # That a tampered row is found and repaired: tests/engine/server/ledger_check_test.cc.
 set -euo pipefail
 B=$1
@@ -15,4 +16,7 @@ grep -q "^0 differences" <<<"$out" || fail "expected 0 differences after the dem
 cases=$(sed -n 's/^journal: [0-9]* records, \([0-9]*\) cases.*/\1/p' <<<"$out")
 [ "${cases:-0}" -gt 5000 ] || fail "the demo week should have thousands of cases, got '$cases'"
 
+out=$("$B" audit verify --data "$d/data" 2>/dev/null) || fail "audit verify after the demo week: $out"
+echo "$out"
+grep -q "^chain: *intact" <<<"$out" || fail "the audit chain should be intact after the demo week"
 echo "PASSED"

@@ -16,27 +16,7 @@ class LedgerCheckTest : public ::testing::Test {
  protected:
   void SetUp() override { adapters::RegisterAllAdapters(registry_); }
 
-  // Reports, registers, dispatches and closes a few cases on the sample city.
-  void RunSomeCases() {
-    auto engine = StartedEngine(SampleCity(), dir_.path(), clock_, registry_);
-    ASSERT_TRUE(engine);
-    for (int i = 0; i < 6; ++i) {
-      const std::string n = std::to_string(i);
-      auto r = engine->Call(Req({Report("r" + n, Grid(i))}));
-      ASSERT_EQ(r.results(0).code(), v1::OK) << r.results(0).message();
-      const uint64_t id = r.results(0).case_id();
-      ASSERT_EQ(engine->Call(Req({Register("g" + n, id)})).results(0).code(), v1::OK);
-      auto d = engine->Call(Req({Dispatch("d" + n, id)}));
-      ASSERT_EQ(d.results(0).code(), v1::OK) << d.results(0).message();
-      if (i % 2 == 1) continue;  // half stay open
-      const std::string dept = d.results(0).department();
-      ASSERT_EQ(engine->Call(Req({Accept("a" + n, id, dept)})).results(0).code(), v1::OK);
-      ASSERT_EQ(engine->Call(Req({Resolve("s" + n, id, dept)})).results(0).code(), v1::OK);
-      ASSERT_EQ(engine->Call(Req({Verify("v" + n, id)})).results(0).code(), v1::OK);
-      ASSERT_EQ(engine->Call(Req({Close("c" + n, id)})).results(0).code(), v1::OK);
-    }
-    engine->Stop();
-  }
+  void RunSomeCases() { RunClosedLoop(SampleCity(), dir_.path(), clock_, registry_, 6); }
 
   // Adds `delta` closed cases to the first stored bucket of the department dimension.
   std::string Tamper(int64_t delta) {

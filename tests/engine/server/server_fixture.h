@@ -159,4 +159,28 @@ inline std::unique_ptr<Engine> StartedEngine(std::shared_ptr<const v1::CityConfi
   return std::move(*e);
 }
 
+// Reports, registers and dispatches n cases on distinct grids and closes every other one
+// (accept, resolve, verify, close), then stops the engine.
+inline void RunClosedLoop(std::shared_ptr<const v1::CityConfig> city, const std::string& dir,
+                          const Clock& clock, const dispatch::AdapterRegistry& registry, int n) {
+  auto engine = StartedEngine(city, dir, clock, registry);
+  ASSERT_TRUE(engine);
+  for (int i = 0; i < n; ++i) {
+    const std::string k = std::to_string(i);
+    auto r = engine->Call(Req({Report("r" + k, Grid(i))}));
+    ASSERT_EQ(r.results(0).code(), v1::OK) << r.results(0).message();
+    const uint64_t id = r.results(0).case_id();
+    ASSERT_EQ(engine->Call(Req({Register("g" + k, id)})).results(0).code(), v1::OK);
+    auto d = engine->Call(Req({Dispatch("d" + k, id)}));
+    ASSERT_EQ(d.results(0).code(), v1::OK) << d.results(0).message();
+    if (i % 2 == 1) continue;  // half stay open
+    const std::string dept = d.results(0).department();
+    ASSERT_EQ(engine->Call(Req({Accept("a" + k, id, dept)})).results(0).code(), v1::OK);
+    ASSERT_EQ(engine->Call(Req({Resolve("s" + k, id, dept)})).results(0).code(), v1::OK);
+    ASSERT_EQ(engine->Call(Req({Verify("v" + k, id)})).results(0).code(), v1::OK);
+    ASSERT_EQ(engine->Call(Req({Close("c" + k, id)})).results(0).code(), v1::OK);
+  }
+  engine->Stop();
+}
+
 }  // namespace casebus::server::testing
