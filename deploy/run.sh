@@ -15,7 +15,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler librocksdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libexpected-dev
   libhowardhinnant-date-dev libssl-dev openssl zlib1g-dev python3 python3-zmq
-  prometheus chromium fonts-noto-cjk
+  prometheus chromium fonts-noto-cjk curl
 )
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }

@@ -13,6 +13,7 @@
 #include "engine/config/loader.h"
 #include "engine/query/telemetry.h"
 #include "engine/server/intake.h"
+#include "engine/server/open311_routes.h"
 #include "engine/server/read_routes.h"
 
 namespace casebus::cli {
@@ -95,6 +96,7 @@ int RunServe(const Args& args) {
   }
   server::HttpServer http;
   server::AddReadRoutes(http, **engine, telemetry);
+  server::AddOpen311Routes(http, **engine);
   auto http_bound = http.Start({.listen = flags->GetOr("http", DefaultHttp())});
   if (!http_bound) {
     std::fprintf(stderr, "casebus serve: --http: %s\n", http_bound.error().message().c_str());
@@ -111,7 +113,7 @@ int RunServe(const Args& args) {
   if (auto f = flags->Get("http-file")) announce(*f, *http_bound);
   const auto stats = (*engine)->stats();
   std::printf("casebus: serving %s on %s, HTTP on http://%s (/dashboard, /metrics, "
-              "/v1/metrics/closure) (data %s; replayed %llu journal records; %llu items "
+              "/v1/metrics/closure, /open311/v2/) (data %s; replayed %llu journal records; %llu items "
               "waiting for delivery; %llu timer rows%s; ledger %s)\n",
               (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), data.c_str(),
               static_cast<unsigned long long>(stats.replayed_records),

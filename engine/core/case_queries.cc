@@ -55,6 +55,12 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
           continue;
         if (f.light() != v1::LIGHT_UNSPECIFIED && c.light() != f.light()) continue;
         if (f.min_level() > 0 && c.escalation_level() < f.min_level()) continue;
+        if (!f.category().empty() && c.category() != f.category()) continue;
+        if (f.reported_from_ms() > 0 && c.reported_at_ms() < f.reported_from_ms()) continue;
+        if (f.reported_to_ms() > 0 && c.reported_at_ms() >= f.reported_to_ms()) continue;
+        if (c.state() == v1::MERGED && (f.open_only() || f.closed_only())) continue;
+        if (f.open_only() && !IsOpen(c.state())) continue;
+        if (f.closed_only() && IsOpen(c.state())) continue;
         ids.push_back(id);
       }
       if (f.by_deadline()) {

@@ -71,6 +71,8 @@ class Engine {
   void Query(v1::Query query, std::function<void(v1::QueryResult)> done);
   uint64_t queue_depth() const;  // commands waiting for the shard
   query::Telemetry* telemetry() const { return options_.telemetry; }
+  const v1::CityConfig& config() const { return *config_; }
+  Millis now() const { return clock_->Now(); }  // the engine's clock
   // Blocking convenience for the demo and tests. A full queue answers BUSY results.
   v1::Reply Call(v1::Request request);
   // Fires every ladder step due by the clock's now and waits for the commit. The shard also

@@ -38,6 +38,7 @@ class Session;
 // a reply that arrives after Stop() finds a live object and is dropped.
 struct HttpServer::Impl {
   std::map<std::string, RouteEntry> routes;
+  std::vector<std::pair<std::string, RouteEntry>> prefixes;
   Options options;
   std::atomic<int> connections{0};
   std::atomic<uint64_t> requests{0};
@@ -112,9 +113,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!target) return Send(JsonError(400, "target", "not an origin-form request target"));
     r.path = target->path();
     for (auto param : target->params()) r.query[param.key] = param.value;
-    auto route = server_.routes.find(r.path);
-    if (route == server_.routes.end()) return Send(JsonError(404, "path", "no such resource: " + r.path));
-    const auto& methods = route->second.methods;
+    const RouteEntry* route = nullptr;
+    if (auto exact = server_.routes.find(r.path); exact != server_.routes.end()) route = &exact->second;
+    for (const auto& [prefix, entry] : server_.prefixes)
+      if (!route && r.path.rfind(prefix, 0) == 0) route = &entry;
+    if (!route) return Send(JsonError(404, "path", "no such resource: " + r.path));
+    const auto& methods = route->methods;
     if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
       std::string allow;
       for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
@@ -132,7 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
                  [self, resp = std::move(resp)]() mutable { self->Send(std::move(resp)); });
     };
     try {
-      route->second.handler(r, respond);
+      route->handler(r, respond);
     } catch (const std::exception& e) {
       respond(JsonError(500, "", std::string("internal error: ") + e.what()));
     }
@@ -197,6 +201,10 @@ uint64_t HttpServer::requests() const { return impl_->requests.load(); }
 
 void HttpServer::Route(std::string path, std::vector<std::string> methods, Handler handler) {
   impl_->routes[std::move(path)] = {std::move(methods), std::move(handler)};
+}
+
+void HttpServer::RoutePrefix(std::string prefix, std::vector<std::string> methods, Handler handler) {
+  impl_->prefixes.emplace_back(std::move(prefix), RouteEntry{std::move(methods), std::move(handler)});
 }
 
 Result<std::string> HttpServer::Start(const Options& options) {

@@ -56,6 +56,9 @@ class HttpServer {
 
   // Exact path → handler, for the methods listed ("GET"); another method gets 405 with Allow.
   void Route(std::string path, std::vector<std::string> methods, Handler handler);
+  // Every path under `prefix` ("/open311/v2/") that no exact route takes; the handler sees the
+  // whole path and answers 404 itself for what it does not know.
+  void RoutePrefix(std::string prefix, std::vector<std::string> methods, Handler handler);
   // Binds and starts the thread. Returns the bound "host:port".
   Result<std::string> Start(const Options& options);
   void Stop();
