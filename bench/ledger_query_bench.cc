@@ -94,14 +94,6 @@ double RssMib() {
   return static_cast<double>(resident * sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
-std::string IsoDate(int64_t day) {
-  int y;
-  unsigned m, d;
-  CivilFromDays(day, y, m, d);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
-  return buf;
-}
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "ledger_query_bench: %s\n", what.c_str());
@@ -267,8 +259,8 @@ SizeResult MeasureSize(const Options& o, uint64_t n) {
   const core::UnitNames names = core::UnitNamesOf(city);
   v1::Metrics month;
   month.set_group_by(v1::BY_DEPARTMENT);
-  month.set_from(IsoDate(month_start));
-  month.set_to(IsoDate(last));
+  month.set_from(FormatDate(month_start));
+  month.set_to(FormatDate(last));
   auto answer = [&] {
     v1::QueryResult r = core::AnswerMetrics(ledger, city, names, month, last, Millis{0});
     if (r.code() != v1::OK) Die(r.message());

@@ -108,4 +108,13 @@ std::optional<Millis> ParseIso(std::string_view s) {
   return *day * kDay + hh * kHour + mm * kMinute + ss * 1000 + ms - off * kMinute;
 }
 
+std::string FormatDate(int64_t days) {
+  int y;
+  unsigned m, d;
+  CivilFromDays(days, y, m, d);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
+  return buf;
+}
+
 }  // namespace casebus

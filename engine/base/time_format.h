@@ -16,6 +16,8 @@ std::optional<Millis> ParseIso(std::string_view text);
 // Days since 1970-01-01 for a civil date, and back (proleptic Gregorian).
 int64_t DaysFromCivil(int y, unsigned m, unsigned d);
 void CivilFromDays(int64_t z, int& y, unsigned& m, unsigned& d);
+// Days since 1970-01-01 → "YYYY-MM-DD".
+std::string FormatDate(int64_t days);
 // "YYYY-MM-DD" → days since epoch; nullopt when malformed or not a real date.
 std::optional<int64_t> ParseDate(std::string_view text);
 

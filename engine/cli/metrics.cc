@@ -59,16 +59,8 @@ std::optional<Month> ParseMonth(const std::string& text) {
   CivilFromDays(*first, y, m, d);
   const int ny = m == 12 ? y + 1 : y, py = m == 1 ? y - 1 : y;
   const unsigned nm = m == 12 ? 1 : m + 1, pm = m == 1 ? 12 : m - 1;
-  auto iso = [](int64_t day) {
-    int yy;
-    unsigned mm, dd;
-    CivilFromDays(day, yy, mm, dd);
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", yy, mm, dd);
-    return std::string(buf);
-  };
   const int64_t next = DaysFromCivil(ny, nm, 1), prev = DaysFromCivil(py, pm, 1);
-  return Month{iso(*first), iso(next - 1), iso(prev), iso(*first - 1)};
+  return Month{FormatDate(*first), FormatDate(next - 1), FormatDate(prev), FormatDate(*first - 1)};
 }
 
 }  // namespace
@@ -212,12 +204,7 @@ int RunLedger(const Args& args) {
     t.header = {"dimension", "key", "day", "counter", "maintained", "recounted"};
     t.right = {false, false, false, false, true, true};
     for (const auto& d : check->first) {
-      int y;
-      unsigned m, dd;
-      CivilFromDays(d.day, y, m, dd);
-      char day[16];
-      std::snprintf(day, sizeof day, "%04d-%02u-%02u", y, m, dd);
-      t.rows.push_back({std::string(core::DimName(d.dim)), d.key.empty() ? "\"\"" : d.key, day,
+      t.rows.push_back({std::string(core::DimName(d.dim)), d.key.empty() ? "\"\"" : d.key, FormatDate(d.day),
                         std::string(core::CounterName(d.counter)), std::to_string(d.maintained),
                         std::to_string(d.recomputed)});
     }

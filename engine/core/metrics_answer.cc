@@ -9,14 +9,6 @@
 namespace casebus::core {
 namespace {
 
-std::string IsoDay(int64_t day) {
-  int y;
-  unsigned m, d;
-  CivilFromDays(day, y, m, d);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
-  return buf;
-}
 
 // "YYYY-MM-DD" within the calendar's range → days since 1970-01-01, or nullopt.
 std::optional<int64_t> ParseDay(const std::string& s) {
@@ -84,12 +76,12 @@ v1::QueryResult AnswerMetrics(const Ledger& ledger, const v1::CityConfig& config
     if (!d) return fail("metrics.to", "\"" + q.to().substr(0, 32) + "\" is not a date YYYY-MM-DD (2000..2100)");
     to = *d;
   }
-  if (from > to) return fail("metrics.from", "must not be after metrics.to (" + IsoDay(from) + " > " + IsoDay(to) + ")");
+  if (from > to) return fail("metrics.from", "must not be after metrics.to (" + FormatDate(from) + " > " + FormatDate(to) + ")");
   const v1::MetricsPolicy& policy = config.metrics();
   v1::MetricsReply& m = *out.mutable_metrics();
   m.set_group_by(q.group_by());
-  m.set_from(IsoDay(from));
-  m.set_to(IsoDay(to));
+  m.set_from(FormatDate(from));
+  m.set_to(FormatDate(to));
   m.set_as_of_ms(now);
   m.set_min_sample(policy.min_sample());
   *m.mutable_policy() = policy;
@@ -105,7 +97,7 @@ v1::QueryResult AnswerMetrics(const Ledger& ledger, const v1::CityConfig& config
   if (dim == Dim::kDistrict)
     for (const auto& d : config.districts()) rows[d.code()];
   if (dim == Dim::kCity) {
-    for (const auto& [day, counts] : ledger.Days(from, to)) AddTo(rows[IsoDay(day)], counts);
+    for (const auto& [day, counts] : ledger.Days(from, to)) AddTo(rows[FormatDate(day)], counts);
   } else {
     for (const auto& [key, counts] : ledger.Sum(dim, from, to)) AddTo(rows[key], counts);
   }

@@ -10,6 +10,25 @@
 #include "engine/query/text_table.h"
 
 namespace casebus::query {
+
+std::string XmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default:
+        // XML 1.0 has no place for other control characters.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') out += ' ';
+        else out += c;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // has_rates bits (command.proto ClosureRow).
@@ -284,21 +303,6 @@ std::string Csv(const Model& m) {
 
 // ---- HTML: self-contained, inline CSS and SVG ----
 
-std::string Esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string RateBars(const std::vector<std::tuple<std::string, double, double>>& bars) {
   const int row_h = 22, label_w = 230, bar_w = 360, width = label_w + bar_w + 70;
   const int height = static_cast<int>(bars.size()) * row_h + 30;
@@ -316,7 +320,7 @@ std::string RateBars(const std::vector<std::tuple<std::string, double, double>>&
   int y = 18;
   for (const auto& [name, closure, on_time] : bars) {
     std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", label_w - 6, y + 12);
-    svg += buf + Esc(name) + "</text>";
+    svg += buf + XmlEscape(name) + "</text>";
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"8\" fill=\"#2f6db3\"/>"
                   "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"8\" fill=\"#2a9d8f\"/>"
@@ -341,7 +345,7 @@ std::string CountBars(const std::vector<std::pair<std::string, int64_t>>& bars) 
   for (const auto& [name, n] : bars) {
     const double w = bar_w * static_cast<double>(n) / static_cast<double>(max);
     std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", label_w - 6, y + 13);
-    svg += buf + Esc(name) + "</text>";
+    svg += buf + XmlEscape(name) + "</text>";
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"#e07a2f\"/>"
                   "<text x=\"%.1f\" y=\"%d\" font-size=\"11\">%lld</text>",
@@ -354,14 +358,14 @@ std::string CountBars(const std::vector<std::pair<std::string, int64_t>>& bars) 
 
 std::string Html(const Model& m) {
   std::string out =
-      "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>" + Esc(m.title) +
+      "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>" + XmlEscape(m.title) +
       "</title>\n<style>body{font-family:'Noto Sans CJK SC','Noto Sans',sans-serif;margin:24px;color:#1c2733}"
       "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #dde3ea}"
       "table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #eef1f4}"
       "th{text-align:left;background:#f4f6f9}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
       ".note{color:#607080;font-size:12px}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}"
-      "</style></head><body>\n<h1>" + Esc(m.title) + "</h1>\n<p class=\"note\">" + Esc(m.subtitle) + "</p>\n<table>";
-  for (const auto& [k, v] : m.summary) out += "<tr><th>" + Esc(k) + "</th><td class=\"n\">" + Esc(v) + "</td></tr>";
+      "</style></head><body>\n<h1>" + XmlEscape(m.title) + "</h1>\n<p class=\"note\">" + XmlEscape(m.subtitle) + "</p>\n<table>";
+  for (const auto& [k, v] : m.summary) out += "<tr><th>" + XmlEscape(k) + "</th><td class=\"n\">" + XmlEscape(v) + "</td></tr>";
   out += "</table>\n";
   if (!m.department_bars.empty()) {
     out += "<h2>结案率 Closure by department</h2><p class=\"legend note\"><span style=\"background:#2f6db3\"></span>"
@@ -369,18 +373,18 @@ std::string Html(const Model& m) {
            RateBars(m.department_bars) + "\n";
   }
   for (const auto& t : m.tables) {
-    out += "<h2 id=\"" + Esc(t.id) + "\">" + Esc(t.title) + "</h2>\n";
-    if (!t.note.empty()) out += "<p class=\"note\">" + Esc(t.note) + "</p>\n";
+    out += "<h2 id=\"" + XmlEscape(t.id) + "\">" + XmlEscape(t.title) + "</h2>\n";
+    if (!t.note.empty()) out += "<p class=\"note\">" + XmlEscape(t.note) + "</p>\n";
     if (t.id == "sources" && !m.source_bars.empty()) out += CountBars(m.source_bars) + "\n";
     if (t.rows.empty()) continue;
     out += "<table><tr>";
     for (size_t i = 0; i < t.header.size(); ++i)
-      out += std::string(i < t.right.size() && t.right[i] ? "<th class=\"n\">" : "<th>") + Esc(t.header[i]) + "</th>";
+      out += std::string(i < t.right.size() && t.right[i] ? "<th class=\"n\">" : "<th>") + XmlEscape(t.header[i]) + "</th>";
     out += "</tr>\n";
     for (const auto& row : t.rows) {
       out += "<tr>";
       for (size_t i = 0; i < row.size(); ++i)
-        out += std::string(i < t.right.size() && t.right[i] ? "<td class=\"n\">" : "<td>") + Esc(row[i]) + "</td>";
+        out += std::string(i < t.right.size() && t.right[i] ? "<td class=\"n\">" : "<td>") + XmlEscape(row[i]) + "</td>";
       out += "</tr>\n";
     }
     out += "</table>\n";

@@ -7,6 +7,7 @@
 // compares two months as both stand today.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "casebus/v1/case.pb.h"
@@ -32,5 +33,9 @@ struct MonthlyReport {
 enum class ReportFormat { kMarkdown, kCsv, kHtml };
 
 std::string RenderReport(const MonthlyReport& r, ReportFormat format);
+
+// Text for HTML or XML element content and attribute values: & < > " ' escaped, control
+// characters other than tab and newlines (which XML 1.0 cannot carry) become spaces.
+std::string XmlEscape(std::string_view s);
 
 }  // namespace casebus::query

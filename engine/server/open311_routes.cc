@@ -7,6 +7,7 @@
 
 #include "engine/base/time_format.h"
 #include "engine/core/deduper.h"
+#include "engine/query/report.h"
 
 namespace casebus::server {
 namespace {
@@ -19,24 +20,6 @@ constexpr Millis kDefaultWindow = 90LL * 24 * 3600 * 1000;  // the spec's defaul
 // One resource as ordered (field, value) pairs; a value that is nullopt is left out.
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 has no place for other control characters.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') out += ' ';
-        else out += c;
-    }
-  }
-  return out;
-}
-
 HttpResponse Render(bool xml, const std::string& list, const std::string& item, const std::vector<Fields>& items) {
   HttpResponse r;
   if (xml) {
@@ -44,7 +27,7 @@ HttpResponse Render(bool xml, const std::string& list, const std::string& item, 
     r.body = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<" + list + ">";
     for (const auto& f : items) {
       r.body += "<" + item + ">";
-      for (const auto& [k, v] : f) r.body += "<" + k + ">" + XmlEscape(v) + "</" + k + ">";
+      for (const auto& [k, v] : f) r.body += "<" + k + ">" + query::XmlEscape(v) + "</" + k + ">";
       r.body += "</" + item + ">";
     }
     r.body += "</" + list + ">\n";
@@ -141,14 +124,14 @@ class Open311 {
     if (xml) {
       HttpResponse r;
       r.content_type = "text/xml; charset=utf-8";
-      r.body = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<service_definition><service_code>" + XmlEscape(code) +
+      r.body = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<service_definition><service_code>" + query::XmlEscape(code) +
                "</service_code><attributes>";
       if (c->conditions_size() > 0) {
         r.body += "<attribute><variable>true</variable><code>condition</code><datatype>singlevaluelist</datatype>"
                   "<required>false</required><datatype_description></datatype_description><order>1</order>"
                   "<description>立案条件 condition</description><values>";
         for (const auto& k : c->conditions())
-          r.body += "<value><key>" + XmlEscape(k.id()) + "</key><name>" + XmlEscape(k.name()) + "</name></value>";
+          r.body += "<value><key>" + query::XmlEscape(k.id()) + "</key><name>" + query::XmlEscape(k.name()) + "</name></value>";
         r.body += "</values></attribute>";
       }
       r.body += "</attributes></service_definition>\n";
