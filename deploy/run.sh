@@ -15,7 +15,8 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler librocksdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libexpected-dev
   libhowardhinnant-date-dev libssl-dev openssl zlib1g-dev python3 python3-zmq
-  prometheus chromium fonts-noto-cjk curl
+  prometheus chromium fonts-noto-cjk curl python3-yaml
+  clang-14 libclang-rt-14-dev
 )
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }

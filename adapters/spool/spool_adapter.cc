@@ -56,6 +56,42 @@ std::string BodyName(const v1::Command& c) {
   return f ? f->name() : "an empty command";
 }
 
+}  // namespace
+
+Result<v1::Command> ParseSpoolReply(std::string_view bytes, const std::string& department) {
+  if (bytes.size() > kMaxSpoolReplyBytes)
+    return Err(Status::InvalidArgument("file is " + std::to_string(bytes.size()) +
+                                       " bytes; at most " + std::to_string(kMaxSpoolReplyBytes)));
+  v1::Command cmd;
+  auto st = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(bytes.data(), bytes.size()), &cmd);
+  if (!st.ok())
+    return Err(Status::InvalidArgument("not a Command in JSON: " + std::string(st.message())));
+  if (cmd.request_id().empty()) return Err(Status::InvalidArgument("request_id is required"));
+  switch (cmd.body_case()) {
+    case v1::Command::kAccept:
+    case v1::Command::kReturn:
+    case v1::Command::kResolve:
+    case v1::Command::kRequestExtension:
+    case v1::Command::kNote:
+    case v1::Command::kSupervisionReply:
+      break;
+    default:
+      return Err(Status::InvalidArgument(
+          "a department may only accept, return, resolve, request_extension, note or "
+          "supervision_reply; not " +
+          BodyName(cmd)));
+  }
+  // A department acts as itself, whatever the file says: the actor is the department and a
+  // caller (the authenticated principal, which only an edge may set) is dropped, or a file
+  // could claim another role or another department's cases.
+  cmd.set_actor(department);
+  cmd.clear_caller();
+  return cmd;
+}
+
+namespace {
+
 class SpoolAdapter final : public dispatch::Adapter {
  public:
   SpoolAdapter(std::string department, std::string dir)
@@ -153,24 +189,9 @@ class SpoolAdapter final : public dispatch::Adapter {
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
-    auto st = google::protobuf::util::JsonStringToMessage(ss.str(), &cmd);
-    if (!st.ok()) return "not a Command in JSON: " + std::string(st.message());
-    if (cmd.request_id().empty()) return "request_id is required";
-    switch (cmd.body_case()) {
-      case v1::Command::kAccept:
-      case v1::Command::kReturn:
-      case v1::Command::kResolve:
-      case v1::Command::kRequestExtension:
-      case v1::Command::kNote:
-      case v1::Command::kSupervisionReply:
-        break;
-      default:
-        return "a department may only accept, return, resolve, request_extension, note or "
-               "supervision_reply; not " +
-               BodyName(cmd);
-    }
-    // A department acts as itself, whatever the file says.
-    cmd.set_actor(department_);
+    Result<v1::Command> parsed = ParseSpoolReply(ss.str(), department_);
+    if (!parsed) return parsed.error().message();
+    cmd = std::move(*parsed);
     return "";
   }
 

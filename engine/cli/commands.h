@@ -18,6 +18,7 @@ int RunCheckConfig(const Args& args);
 int RunDemo(const Args& args);
 int RunSimulate(const Args& args);
 int RunDept(const Args& args);    // a department's console on the zmq gateway (dept.cc)
+int RunToken(const Args& args);   // token new: a bearer token for the HTTP API
 int RunKeygen(const Args& args);  // a CURVE keypair
 // metrics.cc: closure figures from a running server, and the ledger's proof (offline).
 int RunMetrics(const Args& args);

@@ -17,7 +17,8 @@ void Usage() {
       "\n"
       "  serve [--config FILE] [--data DIR] [--endpoint tcp://127.0.0.1:7450] [--http 127.0.0.1:7470]\n"
       "        run the engine (SIGTERM: stop intake, commit what is queued, exit 0); HTTP serves\n"
-      "        /dashboard, /metrics (Prometheus) and /v1/metrics/closure?group_by=&from=&to=\n"
+      "        [--access FILE]   HTTP serves the API /v1/... (bearer tokens from the access file;\n"
+      "        SIGHUP reloads it), /open311/v2/, /dashboard, /metrics (Prometheus), /healthz\n"
       "  ledger rebuild [--verify] [--data DIR] [--config FILE]\n"
       "        recount the closure ledger from the journal; --verify only reports differences\n"
       "  audit verify [--data DIR]  recompute the journal's hash chain; the first broken link\n"
@@ -26,6 +27,9 @@ void Usage() {
       "        a synthetic week of the sample city on a virtual clock, then closure tables\n"
       "  simulate --scenario FILE.jsonl [--config FILE] [--until ISO] [--json OUT]\n"
       "        replay timestamped commands on a virtual clock; deadlines, escalations, closure\n"
+      "  token new --name N --role R [--department D]   a bearer token for the HTTP API and\n"
+      "                            its access-file line (roles: operator dispatcher department\n"
+      "                            leader admin reporter)\n"
       "  keygen                    a CURVE keypair (Z85) for the department gateway or a client\n"
       "  dept --department D --gateway EP --server-key PUB --key-file F ACTION\n"
       "        a department's console on the zmq gateway; ACTION: inbox [--wait S],\n"
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
   if (cmd == "simulate") return RunSimulate(args);
   if (cmd == "dept") return RunDept(args);
   if (cmd == "keygen") return RunKeygen(args);
+  if (cmd == "token") return RunToken(args);
   if (cmd == "metrics") return RunMetrics(args);
   if (cmd == "ledger") return RunLedger(args);
   if (cmd == "audit") return RunAudit(args);

@@ -7,11 +7,14 @@
 #include <thread>
 
 #include "adapters/register_all.h"
+#include "engine/auth/access.h"
 #include "engine/cli/client.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/flags.h"
 #include "engine/config/loader.h"
 #include "engine/query/telemetry.h"
+#include "engine/server/api_routes.h"
+#include "engine/server/http_access.h"
 #include "engine/server/intake.h"
 #include "engine/server/open311_routes.h"
 #include "engine/server/read_routes.h"
@@ -48,7 +51,7 @@ int RunCheckConfig(const Args& args) {
 }
 
 int RunServe(const Args& args) {
-  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file", "http", "http-file"},
+  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file", "http", "http-file", "access"},
                             {"no-sync", "no-dispatch"});
   if (!flags) {
     std::fprintf(stderr, "casebus serve: %s\n", flags.error().message().c_str());
@@ -59,6 +62,7 @@ int RunServe(const Args& args) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // reload
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   const std::string config_path = flags->GetOr("config", "");
@@ -88,15 +92,62 @@ int RunServe(const Args& args) {
     std::fprintf(stderr, "casebus serve: %s\n", engine.error().ToString().c_str());
     return 1;
   }
+  // Who may call the HTTP API: the access file's tokens (none without one: every /v1 route
+  // answers 401 and says how to make a token).
+  const std::string access_path = flags->GetOr("access", std::getenv("CASEBUS_ACCESS") ? std::getenv("CASEBUS_ACCESS") : "");
+  std::shared_ptr<const auth::Access> access = auth::Access::Empty();
+  if (!access_path.empty()) {
+    auto loaded = auth::Access::LoadFile(access_path, **cfg);
+    if (!loaded) {
+      std::fprintf(stderr, "casebus serve: --access: %s\n", loaded.error().message().c_str());
+      return 1;
+    }
+    access = *loaded;
+  }
+  server::Gatekeeper gate(access, clock);
+  // Reload (SIGHUP or POST /v1/admin/reload): the access file is read and checked whole, and
+  // replaces the old one only when valid.
+  std::mutex reload_mu;
+  auto reload = [&]() -> Status {
+    std::lock_guard lock(reload_mu);
+    if (access_path.empty()) return Status::FailedPrecondition("no --access file to reload");
+    auto loaded = auth::Access::LoadFile(access_path, (*engine)->config());
+    if (!loaded) {
+      std::fprintf(stderr, "casebus: reload refused, the old access file stays in force:\n%s\n",
+                   loaded.error().message().c_str());
+      return loaded.error();
+    }
+    gate.Swap(*loaded);
+    std::fprintf(stderr, "casebus: reloaded %s (%d tokens)\n", access_path.c_str(), (*loaded)->config().tokens_size());
+    return Status::Ok();
+  };
   server::Intake intake(**engine, (*cfg)->intake());
-  auto bound = intake.Bind(flags->GetOr("endpoint", DefaultEndpoint()));
+  const std::string endpoint = flags->GetOr("endpoint", DefaultEndpoint());
+  if (access->has_curve()) {
+    if (Status st = intake.EnableCurve([&gate] { return gate.access(); }); !st.ok()) {
+      std::fprintf(stderr, "casebus serve: ZeroMQ CURVE: %s\n", st.message().c_str());
+      return 1;
+    }
+  } else if (!endpoint.starts_with("tcp://127.") && !endpoint.starts_with("tcp://localhost:") &&
+             !endpoint.starts_with("ipc://") && !endpoint.starts_with("inproc://")) {
+    // Without CURVE anyone who reaches the socket is trusted: only this machine may.
+    std::fprintf(stderr,
+                 "casebus serve: --endpoint %s: an intake without CURVE binds only to loopback or ipc://; "
+                 "set curve_secret_key_file and curve_clients in the --access file (casebus keygen makes keys)\n",
+                 endpoint.c_str());
+    return 1;
+  }
+  auto bound = intake.Bind(endpoint);
   if (!bound) {
     std::fprintf(stderr, "casebus serve: %s\n", bound.error().message().c_str());
     return 1;
   }
   server::HttpServer http;
-  server::AddReadRoutes(http, **engine, telemetry);
-  server::AddOpen311Routes(http, **engine);
+  server::AddReadRoutes(http, **engine, telemetry, gate);
+  server::AddOpen311Routes(http, **engine, gate);
+  server::ApiOptions api;
+  api.reload = reload;
+  server::AddApiRoutes(http, **engine, gate, std::move(api));
   auto http_bound = http.Start({.listen = flags->GetOr("http", DefaultHttp())});
   if (!http_bound) {
     std::fprintf(stderr, "casebus serve: --http: %s\n", http_bound.error().message().c_str());
@@ -113,9 +164,9 @@ int RunServe(const Args& args) {
   if (auto f = flags->Get("http-file")) announce(*f, *http_bound);
   const auto stats = (*engine)->stats();
   std::printf("casebus: serving %s on %s, HTTP on http://%s (/dashboard, /metrics, "
-              "/v1/metrics/closure, /open311/v2/) (data %s; replayed %llu journal records; %llu items "
+              "/v1/, /open311/v2/; %d API tokens) (data %s; replayed %llu journal records; %llu items "
               "waiting for delivery; %llu timer rows%s; ledger %s)\n",
-              (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), data.c_str(),
+              (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), access->config().tokens_size(), data.c_str(),
               static_cast<unsigned long long>(stats.replayed_records),
               static_cast<unsigned long long>((*engine)->dispatcher().pending()),
               static_cast<unsigned long long>(stats.timer_rows),
@@ -126,8 +177,12 @@ int RunServe(const Args& args) {
 
   std::atomic<bool> stop{false};
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      if (sig != SIGHUP) break;
+      (void)reload();
+    }
     stop.store(true);
   });
   waiter.detach();

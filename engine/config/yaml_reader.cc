@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -79,6 +81,40 @@ std::optional<bool> ParseBool(const std::string& text) {
   if (lower == "false") return false;
   return std::nullopt;
 }
+
+// Counts a stream's documents from the parser's events, up to two, and notes where the second
+// one's content starts. Used instead of YAML::LoadAll, which in yaml-cpp 0.7 loops forever,
+// allocating a null document per turn, on a stream such as a lone "," (jbeder/yaml-cpp#1040;
+// found by tests/fuzz/city_config_fuzz.cc): the bound ends that loop after two turns.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  int documents = 0;
+  YAML::Mark second = YAML::Mark::null_mark();  // where the second document has content
+
+  void OnDocumentStart(const YAML::Mark&) override { ++documents; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Note(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Note(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Note(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Note(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Note(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Note(const YAML::Mark& mark) {
+    if (documents == 2 && second.is_null()) second = mark;
+  }
+};
 
 // Walks one YAML document into one message. Stops adding work after the node budget is spent:
 // aliases let a small file name the same subtree many times over.
@@ -330,16 +366,21 @@ void YamlReader::ReadScalar(const YAML::Node& value, Message& message, const Fie
 
 void ReadYaml(std::string_view yaml, Message& message, SourceLines& lines, Problems& problems) {
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
-    if (documents.empty() || documents[0].IsNull()) {
+    const std::string text(yaml);
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+    }
+    const YAML::Node root = YAML::Load(text);  // the first document
+    if (counter.documents == 0 || root.IsNull()) {
       problems.Add(1, "", "the file is empty; expected a mapping of city settings");
       return;
     }
-    if (documents.size() > 1) {
-      int line = documents[1].Mark().is_null() ? 0 : documents[1].Mark().line + 1;
+    if (counter.documents > 1) {
+      int line = counter.second.is_null() ? 0 : counter.second.line + 1;
       problems.Add(line, "", "only one YAML document is allowed");
     }
-    const YAML::Node& root = documents[0];
     if (!root.IsMap()) {
       int line = root.Mark().is_null() ? 1 : root.Mark().line + 1;
       problems.Add(line, "",

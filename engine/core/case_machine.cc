@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "engine/auth/policy.h"
 #include "engine/core/command_check.h"
 
 namespace casebus::core {
@@ -16,6 +17,7 @@ v1::Code ToCode(StatusCode c) {
     case StatusCode::kFailedPrecondition: return v1::FAILED_PRECONDITION;
     case StatusCode::kAlreadyExists: return v1::ALREADY_EXISTS;
     case StatusCode::kUnavailable: return v1::UNAVAILABLE;
+    case StatusCode::kPermissionDenied: return v1::PERMISSION_DENIED;
     default: return v1::INTERNAL;
   }
 }
@@ -434,6 +436,24 @@ Status CaseMachine::DecideExtension(const v1::Case& c, const v1::Command& cmd, M
 }
 
 Status CaseMachine::AuthorizeDepartment(const v1::Command& cmd, const v1::Case* c) const {
+  if (cmd.has_caller()) {
+    // An authenticated principal: the one policy decides, against the case as it is now.
+    const v1::Caller& caller = cmd.caller();
+    if (cmd.actor() != caller.name())
+      return Status::InvalidArgument("the actor must be the authenticated caller's name", "actor");
+    auth::Resource r;
+    r.has_case = c != nullptr;
+    if (c) r.department = c->department();
+    switch (auth::Authorize(caller, auth::ActionOf(cmd), r)) {
+      case auth::Decision::kAllow: break;
+      case auth::Decision::kDeny:
+        return Status::PermissionDenied(std::string(auth::RoleName(caller.role())) + " " + caller.name() +
+                                        " may not " + std::string(CommandName(cmd)));
+      case auth::Decision::kNotFound:
+        return Status::NotFound("case " + std::to_string(c->id()) + " does not exist");
+    }
+    return Status::Ok();
+  }
   if (!departments_.count(cmd.actor())) return Status::Ok();
   using C = v1::Command;
   switch (cmd.body_case()) {

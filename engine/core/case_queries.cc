@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "engine/auth/policy.h"
 #include "engine/base/time_format.h"
 #include "engine/core/case_machine.h"
 
@@ -29,9 +30,22 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
   v1::QueryResult out;
   out.set_code(v1::OK);
   out.set_utc_offset_minutes(config_->calendar().utc_offset_minutes());
+  // An authenticated caller: the one policy decides what it may read (engine/auth/policy.h).
+  const v1::Caller* caller = q.has_caller() ? &q.caller() : nullptr;
+  if (caller && auth::Authorize(*caller, auth::QueryAction(q), {}) == auth::Decision::kDeny) {
+    out.set_code(v1::PERMISSION_DENIED);
+    out.set_message(std::string(auth::RoleName(caller->role())) + " " + caller->name() + " may not " +
+                    std::string(auth::ActionName(auth::QueryAction(q))));
+    return out;
+  }
   switch (q.body_case()) {
     case v1::Query::kShow: {
       std::optional<v1::Case> c = CaseWithHistory(q.show().case_id());
+      if (c && caller) {
+        const auth::Resource r{true, c->department()};
+        if (auth::Authorize(*caller, auth::Action::kReadCase, r) != auth::Decision::kAllow) c.reset();
+        else if (auth::RedactsReporter(*caller)) auth::RedactReporter(*c);
+      }
       if (!c) {
         out.set_code(v1::NOT_FOUND);
         out.set_message("case " + std::to_string(q.show().case_id()) + " does not exist");
@@ -44,9 +58,17 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
       const auto& f = q.list();
       const uint32_t limit = f.limit() == 0 ? 100 : std::min<uint32_t>(f.limit(), 10000);
       std::vector<uint64_t> ids;
+      const auth::Scope scope = caller ? auth::ScopeOf(*caller, auth::Action::kListCases) : auth::Scope{};
+      auto in_scope = [&](const v1::Case& c) {
+        if (!caller || scope.all_departments) return true;
+        return std::find(scope.departments->begin(), scope.departments->end(), c.department()) !=
+               scope.departments->end();
+      };
       for (const auto& [id, s] : cases_) {
         const v1::Case& c = s.fields;
         if (id <= f.after_case_id()) continue;
+        if (!in_scope(c)) continue;
+        if (f.work_orders() && c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED) continue;
         if (f.state() != v1::STATE_UNSPECIFIED && c.state() != f.state()) continue;
         if (!f.department().empty() && c.department() != f.department()) continue;
         if (!f.district().empty() && !c.place().grid().starts_with(f.district())) continue;
@@ -77,7 +99,9 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         if (ids.size() > limit) ids.resize(limit);
       }
       for (uint64_t id : ids) {
-        *out.add_cases() = cases_.at(id).fields;  // lists carry no history
+        v1::Case* c = out.add_cases();
+        *c = cases_.at(id).fields;  // lists carry no history
+        if (scope.redact_reporter) auth::RedactReporter(*c);
       }
       break;
     }

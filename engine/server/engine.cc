@@ -1,5 +1,6 @@
 #include "engine/server/engine.h"
 
+#include "engine/auth/policy.h"
 #include "engine/base/audit_chain.h"
 
 #include <pthread.h>
@@ -518,8 +519,12 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
     // other, leaves only after that batch is durable.
     if (batch[i].request.has_query()) {
       const v1::Query& q = batch[i].request.query();
-      *reply.mutable_query() = q.has_dead_letters() ? AnswerDeadLetters(q.dead_letters(), job)
-                                                    : machine_->Answer(q, now);
+      // Dead letters are the engine's; the machine's Answer authorizes everything else.
+      const bool dead_letters_allowed =
+          !q.has_caller() || auth::Authorize(q.caller(), auth::Action::kDeadLetters, {}) == auth::Decision::kAllow;
+      *reply.mutable_query() = q.has_dead_letters() && dead_letters_allowed
+                                   ? AnswerDeadLetters(q.dead_letters(), job)
+                                   : machine_->Answer(q, now);
       if (reply.query().has_status()) {
         auto* s = reply.mutable_query()->mutable_status();
         s->set_journal_seq(applied_seq_ + job.records.size());

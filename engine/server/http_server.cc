@@ -19,7 +19,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr auto kReadTimeout = std::chrono::seconds(15);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr size_t kHeaderLimit = 8 * 1024;
 
@@ -41,6 +40,8 @@ struct HttpServer::Impl {
   std::vector<std::pair<std::string, RouteEntry>> prefixes;
   Options options;
   std::atomic<int> connections{0};
+  std::mutex address_mu;
+  std::map<std::string, int> per_address;  // open connections by client address
   std::atomic<uint64_t> requests{0};
   std::mutex mu;         // guards stopped and the posting of replies
   bool stopped = false;  // after Stop(): replies are dropped, nothing more is posted
@@ -62,9 +63,28 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), server_ptr_(std::move(server)), server_(*server_ptr_) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (!ec) {
+      address_ = ep.address().to_string();
+      remote_ = address_ + ":" + std::to_string(ep.port());
+    }
   }
-  ~Session() { server_.connections.fetch_sub(1); }
+  ~Session() {
+    server_.connections.fetch_sub(1);
+    std::lock_guard lock(server_.address_mu);
+    if (auto it = server_.per_address.find(address_); it != server_.per_address.end() && --it->second <= 0)
+      server_.per_address.erase(it);
+  }
+  // Counts this connection against its address; false: the address has too many already.
+  bool Admit() {
+    std::lock_guard lock(server_.address_mu);
+    int& n = server_.per_address[address_];
+    if (n >= server_.options.max_connections_per_address) {
+      address_ = "\x01refused";  // not counted: the destructor must not uncount it
+      return false;
+    }
+    ++n;
+    return true;
+  }
 
   void Close() {
     beast::error_code ec;
@@ -76,7 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(server_.options.max_body_bytes);
-    stream_.expires_after(kReadTimeout);
+    stream_.expires_after(server_.options.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -91,22 +111,36 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
       return Send(JsonError(413, "body", "the request body is larger than " +
-                                             std::to_string(server_.options.max_body_bytes) + " bytes"));
+                                             std::to_string(server_.options.max_body_bytes) + " bytes",
+                            "max_body_bytes"));
     }
     if (ec == http::error::header_limit) {
       keep_alive_ = false;
-      return Send(JsonError(431, "", "the request header is larger than 8192 bytes"));
+      return Send(JsonError(431, "", "the request header is larger than 8192 bytes", "max_header_bytes"));
     }
     if (ec) {
       keep_alive_ = false;
-      return Send(JsonError(400, "", "malformed HTTP request: " + ec.message()));
+      return Send(JsonError(400, "request", "malformed HTTP request: " + ec.message(), "malformed_request"));
     }
     server_.requests.fetch_add(1);
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    size_t fields = 0;
+    for (auto it = req.begin(); it != req.end(); ++it) ++fields;
+    if (fields > server_.options.max_header_fields) {
+      keep_alive_ = false;
+      return Send(JsonError(431, "", "the request has " + std::to_string(fields) + " header fields; at most " +
+                                         std::to_string(server_.options.max_header_fields),
+                            "max_header_fields"));
+    }
     HttpRequest r;
     r.method = std::string(req.method_string());
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[std::move(name)] = std::string(field.value());
+    }
     r.body = std::move(req.body());
     r.remote = remote_;
     auto target = boost::urls::parse_origin_form(req.target());
@@ -167,6 +201,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_ptr_;
   HttpServer::Impl& server_;
+  std::string address_;
   std::string remote_;
   bool keep_alive_ = false;
   unsigned version_ = 11;
@@ -184,6 +219,10 @@ void HttpServer::Impl::Accept(const std::shared_ptr<Impl>& self) {
         socket.close(ignored);  // over the limit: refused at once
       } else {
         auto session = std::make_shared<Session>(std::move(socket), self);
+        if (!session->Admit()) {
+          session->Close();
+          return Accept(self);
+        }
         sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
         sessions.push_back(session);
         session->Read();
@@ -254,11 +293,15 @@ void HttpServer::Stop() {
   impl_->thread.join();
 }
 
-namespace {
+const std::string& HttpRequest::header(const std::string& name) const {
+  static const std::string kNone;
+  auto it = headers.find(name);
+  return it == headers.end() ? kNone : it->second;
+}
 
-// `s` as valid UTF-8 of at most max_bytes: a sequence that is malformed (or cut by the limit)
-// becomes U+FFFD, so an error that echoes input stays valid JSON.
-std::string SafeText(std::string_view s, size_t max_bytes = 256) {
+// A malformed sequence (or one cut by the limit) becomes U+FFFD, so an error that echoes input
+// stays valid JSON.
+std::string SafeText(std::string_view s, size_t max_bytes) {
   std::string out;
   for (size_t i = 0; i < s.size() && out.size() < max_bytes;) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -286,10 +329,10 @@ std::string SafeText(std::string_view s, size_t max_bytes = 256) {
   return out;
 }
 
-}  // namespace
-
-HttpResponse JsonError(int status, const std::string& field, const std::string& reason) {
+HttpResponse JsonError(int status, const std::string& field, const std::string& reason,
+                       const std::string& code) {
   boost::json::object e;
+  if (!code.empty()) e["code"] = SafeText(code, 64);
   if (!field.empty()) e["field"] = SafeText(field, 64);
   e["reason"] = SafeText(reason, 512);
   HttpResponse r;

@@ -6,13 +6,15 @@
 // server's thread.
 //
 // Limits, so a hostile client cannot hold the engine: request header at most 8 KiB (431),
-// body at most max_body_bytes (413), a whole request must arrive within 15 s of the read's
-// start, idle keep-alive connections included (slowloris), at most max_connections at once
-// (further ones are closed at accept). The target must be origin-form; its path is
+// body at most max_body_bytes (413), at most 100 header fields (431), a whole request must
+// arrive within read_timeout of the read's start, idle keep-alive connections included
+// (slowloris), at most max_connections at once and max_connections_per_address from one
+// client address (further ones are closed at accept). The target must be origin-form; its path is
 // percent-decoded and matched exactly. Error bodies echo input only as valid UTF-8.
 // Stop() closes every connection; a reply that arrives later is dropped.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,8 +29,11 @@ struct HttpRequest {
   std::string method;  // "GET", ...
   std::string path;    // "/v1/metrics/closure"
   std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
+  std::map<std::string, std::string> headers;  // names in lower case (a repeated one: the last)
   std::string body;
   std::string remote;  // "127.0.0.1:54321"
+  // The value of header `name` (lower case), "" when absent.
+  const std::string& header(const std::string& name) const;
 };
 
 struct HttpResponse {
@@ -47,6 +52,9 @@ class HttpServer {
     std::string listen = "127.0.0.1:7470";  // host:port; port 0 picks a free one
     size_t max_body_bytes = 64 * 1024;
     int max_connections = 256;
+    int max_connections_per_address = 64;  // one client address cannot take every slot
+    size_t max_header_fields = 100;
+    std::chrono::milliseconds read_timeout{15000};
   };
 
   HttpServer();
@@ -70,7 +78,13 @@ class HttpServer {
   std::shared_ptr<Impl> impl_;
 };
 
-// A JSON error body: {"error":{"field":..., "reason":...}} (field omitted when empty).
-HttpResponse JsonError(int status, const std::string& field, const std::string& reason);
+// A JSON error body: {"error":{"code":..., "field":..., "reason":...}} (code and field omitted
+// when empty). code is the limit or condition by name ("max_body_bytes", "rate_per_second",
+// "FAILED_PRECONDITION").
+HttpResponse JsonError(int status, const std::string& field, const std::string& reason,
+                       const std::string& code = {});
+// `s` as valid UTF-8 of at most max_bytes, without control characters: each malformed byte
+// becomes U+FFFD (for echoing input in errors).
+std::string SafeText(std::string_view s, size_t max_bytes = 256);
 
 }  // namespace casebus::server

@@ -9,6 +9,8 @@
 
 #include <zmq_addon.hpp>
 
+#include "engine/server/frame_decode.h"
+
 namespace casebus::server {
 namespace {
 // A peer that sends more than HardFrameLimit() is disconnected by libzmq itself; between
@@ -33,7 +35,58 @@ Intake::Intake(Engine& engine, const v1::IntakeLimits& limits)
 }
 
 Intake::~Intake() {
+  zap_stop_.store(true);
+  if (zap_thread_.joinable()) zap_thread_.join();
   if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+Status Intake::EnableCurve(AccessSource access) {
+  if (!zmq_has("curve")) return Status::Unavailable("this libzmq has no CURVE support");
+  auto snapshot = access();
+  if (!snapshot || !snapshot->has_curve()) return Status::InvalidArgument("the access file sets no curve_secret_key_file");
+  try {
+    zap_ = zmq::socket_t(ctx_, zmq::socket_type::rep);
+    zap_.set(zmq::sockopt::linger, 0);
+    zap_.bind("inproc://zeromq.zap.01");  // RFC 27: libzmq asks here about every handshake
+    router_.set(zmq::sockopt::curve_server, 1);
+    router_.set(zmq::sockopt::curve_secretkey, snapshot->curve_secret_key());
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable(std::string("CURVE: ") + e.what());
+  }
+  access_ = std::move(access);
+  zap_thread_ = std::thread([this] { ZapLoop(); });
+  return Status::Ok();
+}
+
+// ZAP (RFC 27): [version, request id, domain, address, identity, mechanism, client key] in,
+// [version, request id, status, text, user id, metadata] out. The user id is the client's key
+// (Z85), which OnFrame maps to its principal.
+void Intake::ZapLoop() {
+  while (!zap_stop_.load()) {
+    zmq::pollitem_t item{zap_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(200)) <= 0) continue;
+    std::vector<zmq::message_t> req;
+    if (!zmq::recv_multipart(zap_, std::back_inserter(req), zmq::recv_flags::dontwait)) continue;
+    std::string status = "400", text = "not allowed", user;
+    if (req.size() >= 7 && req[5].to_string() == "CURVE" && req[6].size() == 32) {
+      char z85[41] = {};
+      zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
+      auto snapshot = access_();
+      if (snapshot && snapshot->FindCurveKey(z85)) {
+        status = "200";
+        text = "OK";
+        user = z85;
+      }
+    }
+    std::array<zmq::const_buffer, 6> reply = {
+        zmq::str_buffer("1.0"),
+        req.size() > 1 ? zmq::buffer(req[1].data(), req[1].size()) : zmq::const_buffer(),
+        zmq::buffer(status), zmq::buffer(text), zmq::buffer(user), zmq::const_buffer()};
+    try {
+      zmq::send_multipart(zap_, reply);
+    } catch (const zmq::error_t&) {
+    }
+  }
 }
 
 Result<std::string> Intake::Bind(const std::string& endpoint) {
@@ -87,43 +140,44 @@ void Intake::OnFrame(std::vector<zmq::message_t>& parts) {
     return;
   }
   const zmq::message_t& body = parts.back();
-  if (body.size() > limits_.max_frame_bytes()) {
-    Refuse(identity, req, v1::TOO_LARGE,
-           "frame is " + std::to_string(body.size()) + " bytes; at most " +
-               std::to_string(limits_.max_frame_bytes()));
+  auto decoded = DecodeRequestFrame(
+      std::string_view(static_cast<const char*>(body.data()), body.size()), limits_);
+  if (!decoded) {
+    Refuse(identity, req, decoded.error().code, std::move(decoded.error().message),
+           std::move(decoded.error().field));
     return;
   }
-  v1::Request request;
-  if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-    Refuse(identity, req, v1::INVALID_ARGUMENT, "frame is not a casebus.v1.Request protobuf");
-    return;
-  }
-  if (request.version() != 1) {
-    Refuse(identity, req, v1::UNSUPPORTED_VERSION,
-           "request version " + std::to_string(request.version()) + " is not supported; use 1",
-           "version");
-    return;
-  }
-  if (Status st = CheckNoUnknownFields(request); !st.ok()) {
-    Refuse(identity, req, v1::INVALID_ARGUMENT, st.message(), st.field());
-    return;
-  }
-  if (request.commands_size() == 0 && !request.has_query()) {
-    Refuse(identity, req, v1::INVALID_ARGUMENT, "request has neither commands nor a query",
-           "commands");
-    return;
-  }
-  // A frame must fit the engine's queue as a whole, or it would be BUSY forever.
-  const uint32_t max_commands =
-      limits_.queue_capacity() > 0
-          ? std::min(limits_.max_commands_per_frame(), limits_.queue_capacity())
-          : limits_.max_commands_per_frame();
-  if (static_cast<uint32_t>(request.commands_size()) > max_commands) {
-    Refuse(identity, req, v1::TOO_LARGE,
-           "request has " + std::to_string(request.commands_size()) + " commands; at most " +
-               std::to_string(max_commands) + " per frame",
-           "commands");
-    return;
+  v1::Request request = std::move(*decoded);
+  if (access_) {
+    // The client's principal, from the key its connection authenticated with.
+    const char* user = nullptr;
+    try {
+      user = parts.back().gets("User-Id");
+    } catch (const zmq::error_t&) {
+    }
+    auto snapshot = access_();
+    const v1::Caller* caller = user && snapshot ? snapshot->FindCurveKey(user) : nullptr;
+    if (!caller) {
+      Refuse(identity, req, v1::PERMISSION_DENIED, "this client's key is not (or no longer) allowed");
+      return;
+    }
+    for (int i = 0; i < request.commands_size(); ++i) {
+      v1::Command* cmd = request.mutable_commands(i);
+      if (cmd->has_caller()) {
+        Refuse(identity, req, v1::INVALID_ARGUMENT, "set by the server from the client's key, never by the client",
+               "commands[" + std::to_string(i) + "].caller");
+        return;
+      }
+      *cmd->mutable_caller() = *caller;
+      cmd->set_actor(caller->name());
+    }
+    if (request.has_query()) {
+      if (request.query().has_caller()) {
+        Refuse(identity, req, v1::INVALID_ARGUMENT, "set by the server from the client's key", "query.caller");
+        return;
+      }
+      *request.mutable_query()->mutable_caller() = *caller;
+    }
   }
   std::vector<std::string> ids;
   ids.reserve(request.commands_size());

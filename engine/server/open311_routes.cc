@@ -1,10 +1,13 @@
 #include "engine/server/open311_routes.h"
 
 #include <boost/json.hpp>
+#include <boost/url.hpp>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
 
+#include "engine/base/audit_chain.h"
 #include "engine/base/time_format.h"
 #include "engine/core/deduper.h"
 #include "engine/query/report.h"
@@ -16,6 +19,7 @@ constexpr const char* kBase = "/open311/v2/";
 constexpr uint32_t kMaxRequests = 1000;   // per answer, as FixMyStreet's server
 constexpr int kMaxIds = 100;              // service_request_id list
 constexpr Millis kDefaultWindow = 90LL * 24 * 3600 * 1000;  // the spec's default: 90 days
+constexpr double kMaxGridMeters = 2000;   // lat/long farther than this from every grid: outside
 
 // One resource as ordered (field, value) pairs; a value that is nullopt is left out.
 using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -68,9 +72,57 @@ std::optional<std::pair<std::string, bool>> SplitFormat(std::string_view rest) {
   return std::nullopt;
 }
 
+// Form parameters of a POST (application/x-www-form-urlencoded), then the query string's for
+// what the body lacks. nullopt: the body is not a form.
+std::optional<std::map<std::string, std::string>> FormParams(const HttpRequest& req) {
+  std::map<std::string, std::string> out;
+  // name=value pairs joined by "&"; "+" is a space, %XX a byte. Brackets stay literal, as in
+  // the spec's attribute[CODE]=value.
+  auto decode = [](std::string_view s, std::string& into) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') {
+        into.push_back(' ');
+      } else if (s[i] == '%') {
+        auto hex = [](char c) {
+          return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        };
+        if (i + 2 >= s.size()) return false;  // a "%" without two hex digits
+        const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+        if (hi < 0 || lo < 0) return false;
+        into.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+      } else {
+        into.push_back(s[i]);
+      }
+    }
+    return true;
+  };
+  std::string_view body = req.body;
+  const std::string& type = req.header("content-type");
+  if (!body.empty() && type.rfind("application/x-www-form-urlencoded", 0) != 0) return std::nullopt;
+  while (!body.empty()) {
+    const size_t amp = body.find('&');
+    const std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::string key, value;
+    if (!decode(pair.substr(0, eq), key)) return std::nullopt;
+    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), value)) return std::nullopt;
+    out[std::move(key)] = std::move(value);
+  }
+  for (const auto& [k, v] : req.query) out.emplace(k, v);
+  return out;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 class Open311 {
  public:
-  explicit Open311(Engine& engine) : engine_(engine) {
+  Open311(Engine& engine, Gatekeeper& gate) : engine_(engine), gate_(gate) {
     const auto& cfg = engine.config();
     std::map<std::string, std::string> names;
     for (const auto& c : cfg.categories()) names[c.code()] = c.name();
@@ -92,9 +144,16 @@ class Open311 {
     if (name == "services") return respond(Render(xml, "services", "service", ServiceList()));
     if (name.rfind("services/", 0) == 0) return respond(Definition(name.substr(9), xml));
     if (name == "requests") {
-      if (req.method == "POST")
-        return respond(Error(xml, 403, "creating requests needs an api_key; this server does not accept POST yet"));
+      if (req.method == "POST") return Create(req, xml, std::move(respond));
       return Requests(req, xml, std::move(respond));
+    }
+    if (name == "servicerequestupdates") {
+      if (req.method != "POST") {
+        HttpResponse r = Error(xml, 405, "servicerequestupdates takes POST: a back office pushing an update");
+        r.headers["Allow"] = "POST";
+        return respond(std::move(r));
+      }
+      return Update(req, xml, std::move(respond));
     }
     if (name.rfind("requests/", 0) == 0) return OneRequest(name.substr(9), xml, std::move(respond));
     respond(Error(xml, 404, "unknown resource " + name.substr(0, 100)));
@@ -277,9 +336,190 @@ class Open311 {
     }
   }
 
+  // The caller of a POST's api_key, or the refusal (in the spec's error format) already sent.
+  std::optional<v1::Caller> Authenticate(const HttpRequest& req, const std::map<std::string, std::string>& params,
+                                         bool xml, const HttpServer::Respond& respond) {
+    auto key = params.find("api_key");
+    if (key == params.end() || key->second.empty()) {
+      respond(Error(xml, 401, "api_key: required to create requests or push updates"));
+      return std::nullopt;
+    }
+    auto who = gate_.AuthenticateToken(req, key->second, "api_key");
+    if (auto* refusal = std::get_if<HttpResponse>(&who)) {
+      HttpResponse r = Error(xml, refusal->status,
+                             refusal->status == 429 ? "api_key: too many requests; retry later"
+                                                    : "api_key: not a valid key");
+      r.headers = refusal->headers;
+      respond(std::move(r));
+      return std::nullopt;
+    }
+    return std::get<v1::Caller>(who);
+  }
+
+  // Submits `cmd` for `caller`; answers with make(result) or the spec's error.
+  // retry_is_ok: the request_id names one update whatever command it became, so a reuse
+  // (ALREADY_EXISTS) is a retry of an update already applied.
+  template <typename Make>
+  void Submit(const HttpRequest& req, v1::Command cmd, const v1::Caller& caller, bool xml,
+              const HttpServer::Respond& respond, Make make, bool retry_is_ok = false) {
+    cmd.set_actor(caller.name());
+    *cmd.mutable_caller() = caller;
+    v1::Request request;
+    request.set_version(1);
+    *request.add_commands() = std::move(cmd);
+    auto done = [this, req, caller, xml, respond, make, retry_is_ok](v1::Reply&& reply) {
+      const v1::CommandResult& r = reply.results_size() == 1 ? reply.results(0) : reply.error();
+      if (r.code() == v1::ALREADY_EXISTS && retry_is_ok) return respond(make(r));
+      if (r.code() != v1::OK) {
+        if (r.code() == v1::PERMISSION_DENIED || r.code() == v1::NOT_FOUND) gate_.Denied(caller, req, r.message());
+        const int status = r.code() == v1::INVALID_ARGUMENT ? 400 : HttpStatusOf(r.code());
+        return respond(Error(xml, status, (r.field().empty() ? "" : r.field() + ": ") + r.message()));
+      }
+      respond(make(r));
+    };
+    if (!engine_.Submit(std::move(request), done)) respond(Error(xml, 503, "the engine is busy; retry later"));
+  }
+
+  // The grid nearest (lat, lon), if within kMaxGridMeters.
+  const v1::Grid* NearestGrid(double lat, double lon) const {
+    const v1::Grid* best = nullptr;
+    double best_m = kMaxGridMeters;
+    constexpr double kEarth = 6371000, kRad = M_PI / 180;
+    for (const auto& g : engine_.config().grids()) {
+      const double x = (g.lon() - lon) * kRad * std::cos((g.lat() + lat) / 2 * kRad);
+      const double y = (g.lat() - lat) * kRad;
+      const double m = std::sqrt(x * x + y * y) * kEarth;
+      if (m <= best_m) best = &g, best_m = m;
+    }
+    return best;
+  }
+
+  // POST requests: a citizen's report.
+  void Create(const HttpRequest& req, bool xml, HttpServer::Respond respond) {
+    auto params = FormParams(req);
+    if (!params) return respond(Error(xml, 400, "the body must be form-encoded (application/x-www-form-urlencoded)"));
+    auto caller = Authenticate(req, *params, xml, respond);
+    if (!caller) return;
+    auto p = [&](const char* k) {
+      auto it = params->find(k);
+      return it == params->end() ? std::string() : it->second;
+    };
+    const std::string code = p("service_code");
+    if (code.empty()) return respond(Error(xml, 400, "service_code: required"));
+    bool known = false;
+    for (const auto* s : services_) known = known || s->code() == code;
+    if (!known) return respond(Error(xml, 400, "service_code: \"" + code.substr(0, 64) + "\" is not a service"));
+    v1::Command cmd;
+    auto* r = cmd.mutable_report();
+    r->set_category(code);
+    r->set_source(v1::OPEN311);
+    r->set_description(p("description"));
+    r->set_condition(p("attribute[condition]"));
+    auto* place = r->mutable_place();
+    place->set_address(p("address_string"));
+    const std::string lat = p("lat"), lon = p("long"), address_id = p("address_id");
+    if (!lat.empty() || !lon.empty()) {
+      char *e1 = nullptr, *e2 = nullptr;
+      const double la = std::strtod(lat.c_str(), &e1), lo = std::strtod(lon.c_str(), &e2);
+      if (lat.empty() || lon.empty() || *e1 || *e2 || !std::isfinite(la) || !std::isfinite(lo) || la < -90 ||
+          la > 90 || lo < -180 || lo > 180)
+        return respond(Error(xml, 400, "lat/long: both required, degrees (-90..90, -180..180)"));
+      place->set_lat(la);
+      place->set_lon(lo);
+      place->set_has_coordinates(true);
+      if (address_id.empty()) {
+        const v1::Grid* g = NearestGrid(la, lo);
+        if (!g) return respond(Error(xml, 400, "lat/long: not within 2 km of any grid of the city"));
+        place->set_grid(g->code());
+      }
+    }
+    if (!address_id.empty()) place->set_grid(address_id);
+    if (place->grid().empty())
+      return respond(Error(xml, 400, "location: lat/long or address_id (a grid code) is required; "
+                                     "address_string alone cannot be placed"));
+    std::string name = p("first_name");
+    if (!p("last_name").empty()) name += (name.empty() ? "" : " ") + p("last_name");
+    r->mutable_reporter()->set_name(name);
+    r->mutable_reporter()->set_contact(!p("email").empty() ? p("email") : p("phone"));
+    r->mutable_reporter()->set_source(v1::OPEN311);
+    // A retry of the same POST with the same key is the same request.
+    cmd.set_request_id("o311-" + Hex(AuditLink(0, caller->name() + "\n" + req.body)).substr(0, 40));
+    Submit(req, std::move(cmd), *caller, xml, respond, [xml](const v1::CommandResult& res) {
+      HttpResponse out = Render(xml, "service_requests", "request",
+                                {{{"service_request_id", std::to_string(res.case_id())},
+                                  {"service_notice", res.merged() ? "joined an open request for the same problem" : ""},
+                                  {"account_id", ""}}});
+      out.status = res.duplicate() || res.merged() ? 200 : 201;
+      return out;
+    });
+  }
+
+  // POST servicerequestupdates: a back office's update of one of its requests.
+  void Update(const HttpRequest& req, bool xml, HttpServer::Respond respond) {
+    auto params = FormParams(req);
+    if (!params) return respond(Error(xml, 400, "the body must be form-encoded (application/x-www-form-urlencoded)"));
+    auto caller = Authenticate(req, *params, xml, respond);
+    if (!caller) return;
+    auto p = [&](const char* k) {
+      auto it = params->find(k);
+      return it == params->end() ? std::string() : it->second;
+    };
+    char* end = nullptr;
+    const std::string id_text = p("service_request_id");
+    const unsigned long long id = std::strtoull(id_text.c_str(), &end, 10);
+    if (id_text.empty() || *end || id == 0 || id_text.size() > 19)
+      return respond(Error(xml, 400, "service_request_id: required, a request id"));
+    const std::string update_id = p("update_id");
+    if (update_id.empty() || update_id.size() > 64) return respond(Error(xml, 400, "update_id: required, 1..64 bytes"));
+    const std::string status = Upper(p("status"));
+    if (status.empty()) return respond(Error(xml, 400, "status: required (e.g. IN_PROGRESS, FIXED, NOT_RESPONSIBLE)"));
+    const std::string text = p("description").empty() ? "status " + status : p("description");
+    const std::string media = p("media_url");
+    // Read the case first (as the caller: a foreign id answers 404), to turn the status into
+    // the step the case can take.
+    v1::Query q;
+    q.mutable_show()->set_case_id(id);
+    *q.mutable_caller() = *caller;
+    engine_.Query(std::move(q), [this, req, xml, respond, caller = *caller, id, update_id, status, text,
+                                 media](v1::QueryResult found) {
+      if (found.code() != v1::OK) {
+        gate_.Denied(caller, req, found.message());
+        return respond(Error(xml, HttpStatusOf(found.code()), found.message()));
+      }
+      v1::Command cmd;
+      // The update's identity: its id and content. The command it becomes depends on the case's
+      // state, so a retry after the first applied may map to another command under this id.
+      cmd.set_request_id("o311u-" + caller.name() + "-" + update_id + "-" +
+                         Hex(AuditLink(0, status + "\n" + text + "\n" + media)).substr(0, 16));
+      const v1::CaseState state = found.found().state();
+      if ((status == "IN_PROGRESS" || status == "ACTION_SCHEDULED" || status == "INVESTIGATING") &&
+          state == v1::DISPATCHED) {
+        cmd.mutable_accept()->set_case_id(id);
+      } else if (status == "FIXED" || status == "CLOSED") {
+        cmd.mutable_resolve()->set_case_id(id);
+        cmd.mutable_resolve()->add_evidence(media.empty() ? "open311-update:" + update_id : media.substr(0, 512));
+        cmd.mutable_resolve()->set_note(text);
+      } else if (status == "NOT_RESPONSIBLE" || status == "INTERNAL_REFERRAL") {
+        cmd.mutable_return_()->set_case_id(id);
+        cmd.mutable_return_()->set_reason(text);
+      } else {
+        cmd.mutable_note()->set_case_id(id);
+        cmd.mutable_note()->set_text(text);
+      }
+      const std::string request_id = cmd.request_id();
+      Submit(
+          req, std::move(cmd), caller, xml, respond,
+          [xml, request_id](const v1::CommandResult&) {
+            return Render(xml, "service_request_updates", "request_update", {{{"update_id", request_id}}});
+          },
+          /*retry_is_ok=*/true);
+    });
+  }
+
   Millis NowMs() const { return engine_.now(); }
 
   Engine& engine_;
+  Gatekeeper& gate_;
   std::vector<const v1::Category*> services_;
   std::map<std::string, std::string> group_, category_names_, department_names_;
   int offset_ = 0;
@@ -287,8 +527,8 @@ class Open311 {
 
 }  // namespace
 
-void AddOpen311Routes(HttpServer& http, Engine& engine) {
-  auto open311 = std::make_shared<Open311>(engine);
+void AddOpen311Routes(HttpServer& http, Engine& engine, Gatekeeper& gate) {
+  auto open311 = std::make_shared<Open311>(engine, gate);
   http.RoutePrefix(kBase, {"GET", "POST"}, [open311](const HttpRequest& req, HttpServer::Respond respond) {
     open311->Handle(req, std::move(respond));
   });

@@ -8,17 +8,6 @@
 namespace casebus::server {
 namespace {
 
-int HttpStatusOf(v1::Code code) {
-  switch (code) {
-    case v1::OK: return 200;
-    case v1::INVALID_ARGUMENT: return 400;
-    case v1::NOT_FOUND: return 404;
-    case v1::BUSY: return 503;
-    case v1::UNAVAILABLE: return 503;
-    default: return 500;
-  }
-}
-
 // "metrics.from: ..." → field "from", reason "...".
 HttpResponse QueryError(const v1::QueryResult& r) {
   std::string field, reason = r.message();
@@ -26,12 +15,12 @@ HttpResponse QueryError(const v1::QueryResult& r) {
     field = reason.substr(8, colon - 8);
     reason = reason.substr(colon + 2);
   }
-  HttpResponse resp = JsonError(HttpStatusOf(r.code()), field, reason);
-  if (r.code() == v1::BUSY) resp.headers["Retry-After"] = "1";
-  return resp;
+  return CodeError(r.code(), field, reason);
 }
 
-void HandleClosure(Engine& engine, const HttpRequest& req, HttpServer::Respond respond) {
+void HandleClosure(Engine& engine, Gatekeeper& gate, const HttpRequest& req, HttpServer::Respond respond) {
+  auto who = gate.Authenticate(req);
+  if (auto* refusal = std::get_if<HttpResponse>(&who)) return respond(std::move(*refusal));
   for (const auto& [k, v] : req.query) {
     if (k.empty()) continue;  // "?group_by=x&" and a bare "?" carry an empty name: harmless
     if (k != "group_by" && k != "from" && k != "to")
@@ -43,6 +32,7 @@ void HandleClosure(Engine& engine, const HttpRequest& req, HttpServer::Respond r
   if (!group)
     return respond(JsonError(400, "group_by", "\"" + g->second.substr(0, 64) + "\" is not one of " + query::GroupNames()));
   v1::Query q;
+  *q.mutable_caller() = std::get<v1::Caller>(who);
   auto* m = q.mutable_metrics();
   m->set_group_by(*group);
   if (auto f = req.query.find("from"); f != req.query.end()) m->set_from(f->second.substr(0, 64));
@@ -92,9 +82,9 @@ void HandleScrape(Engine& engine, query::Telemetry& telemetry, HttpServer::Respo
 
 }  // namespace
 
-void AddReadRoutes(HttpServer& http, Engine& engine, query::Telemetry& telemetry) {
-  http.Route("/v1/metrics/closure", {"GET"}, [&engine](const HttpRequest& req, HttpServer::Respond respond) {
-    HandleClosure(engine, req, std::move(respond));
+void AddReadRoutes(HttpServer& http, Engine& engine, query::Telemetry& telemetry, Gatekeeper& gate) {
+  http.Route("/v1/metrics/closure", {"GET"}, [&engine, &gate](const HttpRequest& req, HttpServer::Respond respond) {
+    HandleClosure(engine, gate, req, std::move(respond));
   });
   http.Route("/metrics", {"GET"}, [&engine, &telemetry](const HttpRequest&, HttpServer::Respond respond) {
     HandleScrape(engine, telemetry, std::move(respond));

@@ -6,9 +6,14 @@ Usage:
                                                  casebus serve on loopback, port 0
   dashboard_test.py --fake <out-dir>             tests/support/fake_metrics_server.py instead
 
+The API needs a token: casebus serves with an access file holding a leader token (and a reporter
+token, whose role may not read metrics), and the page is loaded as /dashboard#token=<leader token>
+(the page sends it in the Authorization header; the fragment never reaches the server).
 Headless Chromium (Debian's `chromium`, or --chromium / $CHROMIUM) renders GET /dashboard twice,
 the default period (the month holding as_of) and ?period=all, and dumps the DOM; a third run saves
-<out-dir>/dashboard.png. For every element carrying data-group/data-key/data-field/data-value
+<out-dir>/dashboard.png. The page without a token, with an unknown one (401) and with the
+reporter's (403) must show the page's message saying so and draw nothing (the last two against
+casebus only: the fake checks no token). For every element carrying data-group/data-key/data-field/data-value
 (the page's contract, see engine/query/assets/dashboard.html) the test fetches the query its
 section names in data-query and compares the value exactly and the text as formatted. It also
 checks coverage (every department row, the city total, day columns, district x class cells), the
@@ -29,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
@@ -88,8 +94,23 @@ def wait_for_address(path, proc, timeout=30):
     raise Failure("no address in %s after %d s" % (path, timeout))
 
 
+def make_access(binary, tmp):
+    """An access file with a leader and a reporter token: (path, {role: token})."""
+    path, lines, tokens = os.path.join(tmp, "access.yaml"), [], {}
+    for role in ("leader", "reporter"):
+        out = subprocess.run([binary, "token", "new", "--name", "dashboard-" + role, "--role", role],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        tokens[role] = out[1].strip()
+        lines += [line for line in out if line.startswith("  - {")]
+    with open(path, "w") as f:
+        f.write("tokens:\n" + "".join(line + "\n" for line in lines))
+    return path, tokens
+
+
 def start_server(args, tmp):
+    """Starts casebus (or the fake): (process, http file, {role: token})."""
     http_file = os.path.join(tmp, "http")
+    tokens = {"leader": "fake-token"}
     if args.fake:
         cmd = [sys.executable, FAKE_SERVER, "--page", PAGE, "--http-file", http_file,
                "--live-clock"]
@@ -99,26 +120,30 @@ def start_server(args, tmp):
                    timeout=600, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print(demo.stdout[-3000:])
         check(demo.returncode == 0, "casebus demo exited with status %d" % demo.returncode)
-        cmd = [args.binary, "serve", "--data", data, "--http", "127.0.0.1:0",
+        access, tokens = make_access(args.binary, tmp)
+        cmd = [args.binary, "serve", "--data", data, "--access", access, "--http", "127.0.0.1:0",
                "--http-file", http_file, "--endpoint", "tcp://127.0.0.1:0",
                "--endpoint-file", os.path.join(tmp, "zmq")]
     print("$ " + " ".join(cmd), flush=True)
     log = open(os.path.join(tmp, "server.log"), "wb")
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), http_file
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), http_file, tokens
 
 
 # ---- the API ---------------------------------------------------------------------------------
 
 class Api:
-    def __init__(self, base):
+    def __init__(self, base, token):
         self.base = base
+        self.token = token
         self.cache = {}
 
     def get(self, path, cached=True):
         if cached and path in self.cache:
             return self.cache[path]
+        request = urllib.request.Request(self.base + path,
+                                         headers={"Authorization": "Bearer " + self.token})
         try:
-            with urllib.request.urlopen(self.base + path, timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30) as resp:
                 body = json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as e:
             raise Failure("GET %s: HTTP %d %s" % (path, e.code, e.read()[:300]))
@@ -366,18 +391,50 @@ def render_settled(args, tmp, api, url, label):
     raise Failure("the API kept changing while %s loaded" % url)
 
 
+def check_refused(args, tmp, base, fragment, auth, words):
+    """The page loaded with `fragment` shows its token message (data-auth) and draws nothing."""
+    label = "auth-%s-%s" % (auth, re.sub(r"\W", "", words[0]))
+    html = dump_dom(args, tmp, base + "/dashboard" + fragment, "dom-" + label)
+    with open(os.path.join(args.out_dir, "dom-%s.html" % label), "w") as f:
+        f.write(html)
+    dom = Dom(html)
+    body = dom.find("body")[0].attrs
+    where = "/dashboard%s" % (fragment.split("=")[0] + "=..." if fragment else "")
+    check(body.get("data-auth") == auth, "%s: data-auth %r, want %r" % (where, body.get("data-auth"), auth))
+    check(body.get("data-ready") != "1", where + ": rendered data without an accepted token")
+    check(not [n for n in dom.nodes if "data-value" in n.attrs], where + ": shows numbers")
+    shown = "".join(t for n in dom.nodes if n.attrs.get("id") == "error" for t in n.text)
+    check("hidden" not in next(n for n in dom.nodes if n.attrs.get("id") == "error").attrs,
+          where + ": the message is hidden")
+    for word in ["#token="] + words:
+        check(word in shown, "%s: the message %r does not say %r" % (where, shown, word))
+    print("%-28s says: %s" % (where, shown[:110]))
+
+
+def check_auth(args, tmp, base, tokens):
+    check_refused(args, tmp, base, "", "missing", ["no access token"])
+    if args.fake:
+        return 1
+    check_refused(args, tmp, base, "#token=cbt_not-a-token", "refused", ["401"])
+    check_refused(args, tmp, base, "#token=" + tokens["reporter"], "refused", ["403"])
+    return 3
+
+
 def run_checks(args, tmp):
     proc = None
     try:
-        proc, http_file = start_server(args, tmp)
+        proc, http_file, tokens = start_server(args, tmp)
         base = "http://" + wait_for_address(http_file, proc)
-        api = Api(base)
+        api = Api(base, tokens["leader"])
         wait_stable(api)
+        refusals = check_auth(args, tmp, base, tokens)
+        fragment = "#token=" + urllib.parse.quote(tokens["leader"], safe="")
         total_numbers = 0
         for label, page in (("month", "/dashboard"), ("all", "/dashboard?period=all")):
-            html, bounds = render_settled(args, tmp, api, base + page, label)
+            html, bounds = render_settled(args, tmp, api, base + page + fragment, label)
             with open(os.path.join(args.out_dir, "dom-%s.html" % label), "w") as f:
                 f.write(html)
+            check(tokens["leader"] not in html, page + ": the token appears in the page")
             seen = check_page(api, html, page, bounds, args.fake)
             n = sum(seen.values())
             total_numbers += n
@@ -388,9 +445,10 @@ def run_checks(args, tmp):
                 check(count(seen, "day") >= 1, page + ": no day column")
                 check(count(seen, "district_class") >= 1, page + ": no district x class cell")
         png = os.path.join(args.out_dir, "dashboard.png")
-        size = screenshot(args, tmp, base + "/dashboard", png)
+        size = screenshot(args, tmp, base + "/dashboard" + fragment, png)
         print("screenshot %s (%d bytes)" % (png, size))
-        print("dashboard: %d numbers checked against the API" % total_numbers)
+        print("dashboard: %d numbers checked against the API; %d token refusals shown"
+              % (total_numbers, refusals))
     finally:
         stop(proc)
 

@@ -4,7 +4,9 @@
 Usage: prometheus_test.py [--fake] CASEBUS SOURCE_DIR OUT_DIR
 
   1. `CASEBUS demo --keep TMP/data --days 3 --cases-per-day 300` leaves a store with history,
-     then `CASEBUS serve --data TMP/data --http 127.0.0.1:0 ...` serves it.
+     then `CASEBUS serve --data TMP/data --access TMP/access.yaml --http 127.0.0.1:0 ...` serves
+     it. The access file holds one leader token (`CASEBUS token new`), which every request to
+     /v1/metrics/closure sends; /metrics, which Prometheus scrapes, needs none.
      With --fake, tests/support/fake_casebus_metrics.py serves instead, and CASEBUS is unused
      (pass "-"). That is how this harness was developed before the engine served /metrics.
   2. GET /metrics is saved to OUT_DIR/metrics.txt, and `promtool check metrics` must accept it
@@ -295,8 +297,19 @@ def compare_counters(rows, families, label, metric):
 
 
 # ------------------------------------------------------------------------------ the steps
+def leader_access(casebus, tmp):
+    """An access file with one leader token: (path, token)."""
+    out = subprocess.run([casebus, "token", "new", "--name", "prometheus-test", "--role", "leader"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+    path = os.path.join(tmp, "access.yaml")
+    with open(path, "w") as f:
+        f.write("tokens:\n" + "".join(line + "\n" for line in out if line.startswith("  - {")))
+    return path, out[1].strip()
+
+
 def start_engine(args, tmp, out_dir, procs):
-    """Starts casebus serve (after the demo), or the fake. Returns its HTTP address."""
+    """Starts casebus serve (after the demo), or the fake. Returns its HTTP address; adds the
+    leader token's Authorization header to args.header."""
     http_file = os.path.join(tmp, "http")
     if args.fake:
         fake = os.path.join(args.source_dir, "tests", "support", "fake_casebus_metrics.py")
@@ -311,7 +324,9 @@ def start_engine(args, tmp, out_dir, procs):
                                   stdout=log, stderr=subprocess.STDOUT, timeout=600)
         check(demo.returncode == 0, "casebus demo exited %d; see %s" % (demo.returncode, demo_log))
         ok("casebus demo --keep: a store with 3 days of history")
-        argv = [args.casebus, "serve", "--data", data, "--http", "127.0.0.1:0",
+        access, token = leader_access(args.casebus, tmp)
+        args.header.append(("Authorization", "Bearer " + token))
+        argv = [args.casebus, "serve", "--data", data, "--access", access, "--http", "127.0.0.1:0",
                 "--http-file", http_file, "--endpoint", "tcp://127.0.0.1:0",
                 "--endpoint-file", os.path.join(tmp, "zmq")]
         name = "casebus"
@@ -358,6 +373,19 @@ def start_prometheus(prometheus_bin, target, alerts_path, tmp, out_dir, procs):
     ok('Prometheus (pid %d, port %d) scrapes the target: up{job="casebus"} = 1'
        % (proc.popen.pid, port))
     return prom
+
+
+def check_needs_token(addr):
+    """/v1/metrics/closure refuses a request without the token (so the test's token is what
+    lets it read), and /metrics, which Prometheus scrapes, needs none."""
+    try:
+        http_get("http://%s/v1/metrics/closure?group_by=department" % addr)
+        status = 200
+    except urllib.error.HTTPError as e:
+        status = e.code
+    check(status == 401, "/v1/metrics/closure without a token: HTTP %d, want 401" % status)
+    check(http_get("http://%s/metrics" % addr), "/metrics without a token: empty")
+    ok("/v1/metrics/closure needs the leader token (401 without); /metrics needs none")
 
 
 def check_rules(prom, alerts_path, proc):
@@ -463,6 +491,8 @@ def run(args, tmp, procs):
 
     addr = start_engine(args, tmp, args.out_dir, procs)
     engine = Casebus(addr, args.header)
+    if not args.fake:
+        check_needs_token(addr)
     promtool_check_metrics(promtool, engine.metrics(), args.out_dir)
     prom = start_prometheus(prometheus_bin, addr, alerts_path, tmp, args.out_dir, procs)
     prom_proc = procs[-1]

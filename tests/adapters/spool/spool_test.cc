@@ -245,6 +245,23 @@ TEST_F(SpoolTest, ReplyWithoutActorGetsTheDepartment) {
   EXPECT_EQ(replies[0].command.note().text(), "crew on site");
 }
 
+// Found by review for the spool_reply fuzz target: a file that named a caller (the
+// authenticated principal) was taken in with it, and the engine authorizes a command with a
+// caller by that caller's role and departments — so a department could act on another's case.
+TEST_F(SpoolTest, ReplyCannotClaimACaller) {
+  Reply("claim.json", R"({"request_id": "x1", "caller": {"name": "roads", "role": "DEPARTMENT",
+                            "departments": ["water"]}, "accept": {"case_id": 7}})");
+  auto replies = adapter_->PollReplies();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_FALSE(replies[0].command.has_caller());
+  EXPECT_EQ(replies[0].command.actor(), "roads");
+  auto parsed = ParseSpoolReply(R"({"request_id": "x2", "caller": {"role": "ADMIN"},
+                                    "note": {"case_id": 7, "text": "t"}})",
+                                "roads");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+  EXPECT_FALSE(parsed->has_caller());
+}
+
 TEST_F(SpoolTest, RepliesComeInFileNameOrder) {
   Reply("0003.json", R"({"request_id": "c", "note": {"case_id": 7, "text": "3"}})");
   Reply("0001.json", R"({"request_id": "a", "accept": {"case_id": 7}})");

@@ -531,6 +531,14 @@ TEST(LoadCityConfigText, RejectsEmptyAndNonMappingDocuments) {
   EXPECT_CONTAINS(LoadError("name: a\n---\nname: b\n"), "only one YAML document is allowed");
 }
 
+// Found by tests/fuzz/city_config_fuzz.cc: yaml-cpp 0.7's LoadAll never returns on a stream
+// whose document parses to no token (a lone ","), allocating until memory runs out.
+TEST(LoadCityConfigText, StrayCommaIsAnErrorNotAnEndlessLoop) {
+  EXPECT_CONTAINS(LoadError(","), "city.yaml:1: the file is empty");
+  EXPECT_CONTAINS(LoadError(",\nname: a\n"), "city.yaml:1:");
+  EXPECT_CONTAINS(LoadError("name: a\n--- ,\n"), "city.yaml:2: only one YAML document is allowed");
+}
+
 TEST(LoadCityConfigText, DeepNestingIsAnErrorNotACrash) {
   std::string yaml = "name: " + std::string(10000, '[') + std::string(10000, ']') + "\n";
   EXPECT_CONTAINS(LoadError(yaml), "nested too deep");

@@ -28,6 +28,8 @@
 #include "engine/base/time_format.h"
 #include "engine/query/metrics_json.h"
 #include "engine/query/telemetry.h"
+#include "engine/auth/access.h"
+#include "engine/server/http_access.h"
 #include "engine/server/http_server.h"
 #include "engine/server/read_routes.h"
 #include "tests/engine/server/server_fixture.h"
@@ -153,8 +155,21 @@ class RawClient {
   std::string in_;
 };
 
+// The leader's bearer token: /v1/metrics/closure needs a role that may read metrics.
+constexpr const char* kLeaderToken = "cbt_http-test-leader-token";
+
 std::string GetRequest(const std::string& target, const std::string& extra_headers = "") {
-  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
+  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kLeaderToken + "\r\n" +
+         extra_headers + "\r\n";
+}
+
+// Access with the leader's token, and rates no test here reaches.
+std::shared_ptr<const auth::Access> LeaderAccess() {
+  const std::string yaml = "rate_per_second: 1000000\nburst: 1000000\ntokens:\n  - {name: leader, role: leader, sha256: " +
+                           auth::TokenHash(kLeaderToken) + "}\n";
+  auto a = auth::Access::Load(yaml, "<test access>", *SampleCity(), "");
+  EXPECT_TRUE(a.has_value()) << a.error().ToString();
+  return a ? *a : auth::Access::Empty();
 }
 
 // The error object of a JSON error body ({"error":{"field":..,"reason":..}}), or empty when
@@ -198,7 +213,7 @@ class HttpTest : public ::testing::Test {
     engine_->Start();
     ASSERT_NO_FATAL_FAILURE(Populate());
     http_ = std::make_unique<HttpServer>();
-    AddReadRoutes(*http_, *engine_, *telemetry_);
+    AddReadRoutes(*http_, *engine_, *telemetry_, gate_);
     auto bound = http_->Start({.listen = "127.0.0.1:0"});
     ASSERT_TRUE(bound.has_value()) << bound.error().ToString();
     port_ = static_cast<uint16_t>(std::stoi(bound->substr(bound->rfind(':') + 1)));
@@ -363,6 +378,7 @@ class HttpTest : public ::testing::Test {
 
   TempDir dir_;
   ManualClock clock_{kStart};
+  Gatekeeper gate_{LeaderAccess(), clock_};
   dispatch::AdapterRegistry registry_;
   std::unique_ptr<query::Telemetry> telemetry_;
   std::unique_ptr<Engine> engine_;
@@ -493,7 +509,7 @@ TEST_F(HttpTest, ReplyAfterTheServerIsDestroyedIsDropped) {
   auto engine = Engine::Open(SampleCity(), options, clock_, registry_);  // not started: holds queries
   ASSERT_TRUE(engine.has_value()) << engine.error().ToString();
   auto http = std::make_unique<HttpServer>();
-  AddReadRoutes(*http, **engine, *telemetry_);
+  AddReadRoutes(*http, **engine, *telemetry_, gate_);
   auto bound = http->Start({.listen = "127.0.0.1:0"});
   ASSERT_TRUE(bound.has_value());
   RawClient c(static_cast<uint16_t>(std::stoi(bound->substr(bound->rfind(':') + 1))));
