@@ -105,20 +105,36 @@ int RunServe(const Args& args) {
     access = *loaded;
   }
   server::Gatekeeper gate(access, clock);
-  // Reload (SIGHUP or POST /v1/admin/reload): the access file is read and checked whole, and
-  // replaces the old one only when valid.
+  // Reload (SIGHUP or POST /v1/admin/reload): the config file and the access file are read and
+  // checked whole, the access file against the new config; the engine takes the new config
+  // between two batches if it can (else says why); only then is the access file swapped. Any
+  // failure leaves both old ones in force.
   std::mutex reload_mu;
   auto reload = [&]() -> Status {
     std::lock_guard lock(reload_mu);
-    if (access_path.empty()) return Status::FailedPrecondition("no --access file to reload");
-    auto loaded = auth::Access::LoadFile(access_path, (*engine)->config());
-    if (!loaded) {
-      std::fprintf(stderr, "casebus: reload refused, the old access file stays in force:\n%s\n",
-                   loaded.error().message().c_str());
-      return loaded.error();
+    if (config_path.empty() && access_path.empty())
+      return Status::FailedPrecondition("nothing to reload: serve runs on the embedded sample config and no --access file");
+    auto refuse = [](const Status& st) {
+      std::fprintf(stderr, "casebus: reload refused; the config and access file in force stay:\n%s\n",
+                   st.message().c_str());
+      return st;
+    };
+    auto next = config_path.empty() ? Result<std::shared_ptr<const v1::CityConfig>>((*engine)->config())
+                                    : config::LoadCityConfigFile(config_path);
+    if (!next) return refuse(next.error());
+    std::shared_ptr<const auth::Access> next_access = auth::Access::Empty();
+    if (!access_path.empty()) {
+      auto loaded = auth::Access::LoadFile(access_path, **next);
+      if (!loaded) return refuse(loaded.error());
+      next_access = *loaded;
     }
-    gate.Swap(*loaded);
-    std::fprintf(stderr, "casebus: reloaded %s (%d tokens)\n", access_path.c_str(), (*loaded)->config().tokens_size());
+    if (!config_path.empty()) {
+      if (Status st = (*engine)->Reconfigure(*next); !st.ok()) return refuse(st);
+    }
+    gate.Swap(next_access);
+    std::fprintf(stderr, "casebus: reloaded%s%s%s (%d tokens)\n", config_path.empty() ? "" : " ",
+                 config_path.c_str(), access_path.empty() ? "" : (" " + access_path).c_str(),
+                 next_access->config().tokens_size());
     return Status::Ok();
   };
   server::Intake intake(**engine, (*cfg)->intake());

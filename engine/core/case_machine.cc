@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <set>
+
+#include <google/protobuf/util/message_differencer.h>
 
 #include "engine/auth/policy.h"
 #include "engine/core/command_check.h"
@@ -68,7 +72,7 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
                          std::vector<OffsetChange> offsets)
     : config_(std::move(config)),
       router_(std::move(router)),
-      calendar_(config_->calendar(), std::move(offsets)),
+      calendar_(config_->calendar(), offsets),
       ladder_(*config_),
       ledger_(*config_, calendar_),
       deduper_(config_->dedup(), config_->grids_size() ? config_->grids(0).lat() : 30.0) {
@@ -78,8 +82,73 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
   unit_names_ = UnitNamesOf(*config_);
   const double window_hours = config_->intake().request_id_window_hours();
   request_window_ms_ = static_cast<Millis>(window_hours * 3'600'000.0);
+  offsets_ = std::move(offsets);
   requests_.reserve(1 << 16);
   cases_.reserve(1 << 16);
+}
+
+Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
+  using google::protobuf::util::MessageDifferencer;
+  std::vector<std::string> why;
+  const v1::CityConfig& now = *config_;
+  if (now.calendar().time_zone() != next->calendar().time_zone() ||
+      now.calendar().utc_offset_minutes() != next->calendar().utc_offset_minutes())
+    why.push_back("calendar.time_zone: the city's time zone changes only with a restart (and a ledger rebuild)");
+  if (!MessageDifferencer::Equals(now.intake(), next->intake()))
+    why.push_back("intake: limits change only with a restart");
+  if (!MessageDifferencer::Equals(now.dedup(), next->dedup()))
+    why.push_back("dedup: the duplicate policy changes only with a restart");
+  std::map<std::string, const v1::Department*> old_depts, new_depts;
+  for (const auto& d : now.departments()) old_depts[d.id()] = &d;
+  for (const auto& d : next->departments()) new_depts[d.id()] = &d;
+  for (const auto& [id, d] : old_depts) {
+    auto it = new_depts.find(id);
+    if (it == new_depts.end())
+      why.push_back("departments: " + id + " is gone; departments and their adapters change only with a restart");
+    else if (!MessageDifferencer::Equals(d->adapter(), it->second->adapter()))
+      why.push_back("departments: " + id + ".adapter changed; adapters change only with a restart");
+  }
+  for (const auto& [id, d] : new_depts)
+    if (!old_depts.count(id)) why.push_back("departments: " + id + " is new; departments are added with a restart");
+  std::set<std::string> categories, grids;
+  for (const auto& c : next->categories()) categories.insert(c.code());
+  for (const auto& g : next->grids()) grids.insert(g.code());
+  std::map<std::string, int> lost;  // what open cases would lose → how many
+  for (const auto& [id, s] : cases_) {
+    const v1::Case& c = s.fields;
+    if (!IsOpen(c.state())) continue;
+    if (!categories.count(c.category())) ++lost["categories: " + c.category()];
+    if (!grids.count(c.place().grid())) ++lost["grids: " + c.place().grid()];
+  }
+  size_t listed = 0;
+  for (const auto& [what, n] : lost) {
+    if (++listed > 20) {
+      why.push_back("... and " + std::to_string(lost.size() - 20) + " more");
+      break;
+    }
+    why.push_back(what + " is gone but " + std::to_string(n) + " open case(s) use it");
+  }
+  auto router = Router::Compile(*next);
+  if (!router) why.push_back(router.error().message());
+  if (!why.empty()) {
+    std::string msg = "the new config cannot replace the running one; the old one stays:";
+    for (const auto& w : why) msg += "\n  " + w;
+    return Status::FailedPrecondition(msg);
+  }
+  retired_configs_.push_back(config_);
+  config_ = std::move(next);
+  router_ = std::move(*router);
+  calendar_ = WorkingCalendar(config_->calendar(), offsets_);
+  ladder_ = EscalationLadder(*config_);
+  ledger_.SetClasses(*config_);
+  categories_.clear();
+  departments_.clear();
+  grids_.clear();
+  for (const auto& c : config_->categories()) categories_[c.code()] = &c;
+  for (const auto& d : config_->departments()) departments_[d.id()] = &d;
+  for (const auto& g : config_->grids()) grids_[g.code()] = true;
+  unit_names_ = UnitNamesOf(*config_);
+  return Status::Ok();
 }
 
 const v1::Case* CaseMachine::Find(uint64_t id) const {

@@ -53,6 +53,13 @@ class CaseMachine {
                                                      std::vector<OffsetChange> offsets = {});
 
   Effects Execute(const v1::Command& command, Millis now);
+  // Takes a reloaded config: categories and limits, routes, holidays and work windows, the
+  // escalation ladder, metrics policy, names, new grids. Refused (with every reason, nothing
+  // changed) when it would strand what is running: an open case's department, category or
+  // grid gone; departments or their adapters, the intake limits, the dedup policy or the time
+  // zone changed (those need a restart). Rules apply to what happens from now on; deadlines
+  // already set stay.
+  Status Reconfigure(std::shared_ptr<const v1::CityConfig> next);
   void Replay(const v1::JournalRecord& record);
   // Fires every ladder step due by `now`, in due order (after downtime: all of them, each
   // once). One Effects (journal record + notice) per step.
@@ -162,6 +169,10 @@ class CaseMachine {
   // first. Points at requests_'s keys (stable: node-based map).
   std::deque<std::pair<Millis, const std::string*>> request_order_;
   Millis request_window_ms_ = 0;
+  std::vector<OffsetChange> offsets_;  // the zone's offsets, for a reloaded calendar
+  // Configs replaced by Reconfigure, kept alive: lookups made before a reload may still hold
+  // pointers into them.
+  std::vector<std::shared_ptr<const v1::CityConfig>> retired_configs_;
   std::vector<std::string> departments_by_index_;  // RequestEntry::department → id
   std::unordered_map<std::string, int32_t> department_index_;
   uint64_t next_case_id_ = 1;

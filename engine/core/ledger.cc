@@ -126,6 +126,12 @@ void CountCase(v1::ClosureRow& row, const v1::Case& c, int64_t as_of) {
 
 Ledger::Ledger(const v1::CityConfig& config, const WorkingCalendar& calendar)
     : calendar_(&calendar) {
+  SetClasses(config);
+  Intern(Dim::kCity, "");
+}
+
+void Ledger::SetClasses(const v1::CityConfig& config) {
+  class_of_.clear();
   std::unordered_map<std::string, std::string> parent;
   for (const auto& c : config.categories()) parent[c.code()] = c.parent();
   for (const auto& c : config.categories()) {
@@ -137,7 +143,6 @@ Ledger::Ledger(const v1::CityConfig& config, const WorkingCalendar& calendar)
     }
     class_of_[c.code()] = root;
   }
-  Intern(Dim::kCity, "");
 }
 
 Ledger::KeyId Ledger::Intern(Dim dim, std::string_view key) {

@@ -103,6 +103,8 @@ class Ledger {
   };
 
   Ledger(const v1::CityConfig& config, const WorkingCalendar& calendar);
+  // The category → class map from a (reloaded) config; counters already kept stay as they are.
+  void SetClasses(const v1::CityConfig& config);
 
   // nullptr (no case yet) contributes nothing.
   Contribution Of(const v1::Case* c);

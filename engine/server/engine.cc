@@ -327,6 +327,23 @@ void Engine::Stop() {
   if (dispatcher_) dispatcher_->Stop();
 }
 
+std::shared_ptr<const v1::CityConfig> Engine::config() const {
+  std::lock_guard lock(config_mu_);
+  return config_;
+}
+
+Status Engine::Reconfigure(std::shared_ptr<const v1::CityConfig> config) {
+  auto done = std::make_shared<std::promise<Status>>();
+  auto decided = done->get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (!started_ || stopping_) return Status::Unavailable("the engine is not running");
+    reconfigs_.push_back({std::move(config), done});
+  }
+  cv_.notify_all();
+  return decided.get();
+}
+
 void Engine::Loop() {
   std::deque<Pending> batch;
   for (;;) {
@@ -338,7 +355,20 @@ void Engine::Loop() {
       const auto wait = std::chrono::milliseconds(
           next_due == 0 ? 1000 : std::clamp<Millis>(next_due - now, 0, 1000));
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, wait, [this] { return stopping_ || !queue_.empty(); });
+      cv_.wait_for(lock, wait, [this] { return stopping_ || !queue_.empty() || !reconfigs_.empty(); });
+      if (!reconfigs_.empty()) {
+        // Between batches: what was applied used the old config, what follows the new one.
+        Reconfig r = std::move(reconfigs_.front());
+        reconfigs_.pop_front();
+        lock.unlock();
+        Status st = machine_->Reconfigure(r.config);
+        if (st.ok()) {
+          std::lock_guard config_lock(config_mu_);
+          config_ = std::move(r.config);
+        }
+        r.done->set_value(std::move(st));
+        continue;
+      }
       if (queue_.empty() && stopping_) break;  // stopping and drained
       if (queue_.empty() && (next_due == 0 || next_due > clock_->Now())) continue;
       size_t taken = 0;
@@ -355,6 +385,11 @@ void Engine::Loop() {
     commit_cv_.wait(lock, [this] { return commit_queue_.size() < kCommitPipeline; });
     commit_queue_.push_back(std::move(job));
     commit_cv_.notify_all();
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (auto& r : reconfigs_) r.done->set_value(Status::Unavailable("the engine stopped"));
+    reconfigs_.clear();
   }
   std::lock_guard lock(commit_mu_);
   apply_done_ = true;

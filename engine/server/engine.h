@@ -17,6 +17,7 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -71,7 +72,12 @@ class Engine {
   void Query(v1::Query query, std::function<void(v1::QueryResult)> done);
   uint64_t queue_depth() const;  // commands waiting for the shard
   query::Telemetry* telemetry() const { return options_.telemetry; }
-  const v1::CityConfig& config() const { return *config_; }
+  // The config in force (a snapshot: a reload replaces it whole). Any thread.
+  std::shared_ptr<const v1::CityConfig> config() const;
+  // Replaces the city config between two batches, on the shard thread, if the running
+  // engine can take it (core::CaseMachine::Reconfigure says why not); blocks until decided.
+  // UNAVAILABLE when the engine is not running.
+  Status Reconfigure(std::shared_ptr<const v1::CityConfig> config);
   Millis now() const { return clock_->Now(); }  // the engine's clock
   // Blocking convenience for the demo and tests. A full queue answers BUSY results.
   v1::Reply Call(v1::Request request);
@@ -119,6 +125,7 @@ class Engine {
   // A DeadLetters query: list, or retry / drop (written with the job). Shard thread.
   v1::QueryResult AnswerDeadLetters(const v1::DeadLetters& q, CommitJob& job);
 
+  mutable std::mutex config_mu_;  // guards config_ (read by any thread, replaced by the shard)
   std::shared_ptr<const v1::CityConfig> config_;
   EngineOptions options_;
   const Clock* clock_ = nullptr;
@@ -129,6 +136,11 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  struct Reconfig {
+    std::shared_ptr<const v1::CityConfig> config;
+    std::shared_ptr<std::promise<Status>> done;
+  };
+  std::deque<Reconfig> reconfigs_;  // guarded by mu_; taken by the shard between batches
   size_t queued_commands_ = 0;
   size_t capacity_ = 65536;
   size_t max_batch_ = 4096;

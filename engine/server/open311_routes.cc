@@ -120,20 +120,37 @@ std::string Upper(std::string s) {
   return s;
 }
 
+// What Open311 shows of the city config: rebuilt when a reload replaces the config, and held
+// by each request (and its callbacks on the engine's thread) for its whole life.
+struct Catalog {
+  explicit Catalog(std::shared_ptr<const v1::CityConfig> cfg) : config(std::move(cfg)) {
+    std::map<std::string, std::string> names;
+    for (const auto& c : config->categories()) names[c.code()] = c.name();
+    for (const auto& c : config->categories()) {
+      category_names[c.code()] = c.name();
+      if (c.parent().empty()) continue;  // a class, not a service one can request
+      services.push_back(&c);
+      group[c.code()] = names.count(c.parent()) ? names[c.parent()] : c.parent();
+    }
+    for (const auto& d : config->departments()) department_names[d.id()] = d.name();
+    offset = config->calendar().utc_offset_minutes();
+  }
+  std::shared_ptr<const v1::CityConfig> config;
+  std::vector<const v1::Category*> services;
+  std::map<std::string, std::string> group, category_names, department_names;
+  int offset = 0;
+};
+
 class Open311 {
  public:
-  Open311(Engine& engine, Gatekeeper& gate) : engine_(engine), gate_(gate) {
-    const auto& cfg = engine.config();
-    std::map<std::string, std::string> names;
-    for (const auto& c : cfg.categories()) names[c.code()] = c.name();
-    for (const auto& c : cfg.categories()) {
-      category_names_[c.code()] = c.name();
-      if (c.parent().empty()) continue;  // a class, not a service one can request
-      services_.push_back(&c);
-      group_[c.code()] = names.count(c.parent()) ? names[c.parent()] : c.parent();
-    }
-    for (const auto& d : cfg.departments()) department_names_[d.id()] = d.name();
-    offset_ = cfg.calendar().utc_offset_minutes();
+  Open311(Engine& engine, Gatekeeper& gate) : engine_(engine), gate_(gate) {}
+
+  // The catalog of the config in force.
+  std::shared_ptr<const Catalog> Current() {
+    auto config = engine_.config();
+    std::lock_guard lock(catalog_mu_);
+    if (!catalog_ || catalog_->config != config) catalog_ = std::make_shared<const Catalog>(std::move(config));
+    return catalog_;
   }
 
   void Handle(const HttpRequest& req, HttpServer::Respond respond) {
@@ -160,24 +177,26 @@ class Open311 {
   }
 
  private:
-  std::vector<Fields> ServiceList() const {
+  std::vector<Fields> ServiceList() {
+    auto cat = Current();
     std::vector<Fields> out;
-    for (const auto* c : services_) {
+    for (const auto* c : cat->services) {
       out.push_back({{"service_code", c->code()},
                      {"service_name", c->name()},
                      {"description", c->name()},
                      {"metadata", c->conditions_size() > 0 ? "true" : "false"},
                      {"type", "realtime"},
                      {"keywords", ""},
-                     {"group", group_.at(c->code())}});
+                     {"group", cat->group.at(c->code())}});
     }
     return out;
   }
 
   // A service definition: its 立案条件 (conditions) as one single-value list attribute.
-  HttpResponse Definition(const std::string& code, bool xml) const {
+  HttpResponse Definition(const std::string& code, bool xml) {
+    auto cat = Current();
     const v1::Category* c = nullptr;
-    for (const auto* s : services_)
+    for (const auto* s : cat->services)
       if (s->code() == code) c = s;
     if (!c) return Error(xml, 404, "no service_code " + code.substr(0, 64));
     if (xml) {
@@ -209,7 +228,7 @@ class Open311 {
     return r;
   }
 
-  Fields RequestFields(const v1::Case& c) const {
+  static Fields RequestFields(const Catalog& catalog, const v1::Case& c) {
     const bool open = core::IsOpen(c.state()) && c.state() != v1::MERGED;
     std::string notes = v1::CaseState_Name(c.state());
     for (char& ch : notes) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -218,19 +237,19 @@ class Open311 {
     for (Millis t : {c.reported_at_ms(), c.registered_at_ms(), c.dispatched_at_ms(), c.accepted_at_ms(),
                      c.resolved_at_ms(), c.closed_at_ms()})
       updated = std::max(updated, t);
-    auto dept = department_names_.find(c.department());
-    auto cat = category_names_.find(c.category());
+    auto dept = catalog.department_names.find(c.department());
+    auto cat = catalog.category_names.find(c.category());
     Fields f = {{"service_request_id", std::to_string(c.id())},
                 {"status", open ? "open" : "closed"},
                 {"status_notes", notes},
-                {"service_name", cat == category_names_.end() ? c.category() : cat->second},
+                {"service_name", cat == catalog.category_names.end() ? c.category() : cat->second},
                 {"service_code", c.category()},
                 {"description", c.description()},
-                {"agency_responsible", dept == department_names_.end() ? c.department() : dept->second},
+                {"agency_responsible", dept == catalog.department_names.end() ? c.department() : dept->second},
                 {"service_notice", ""},
-                {"requested_datetime", FormatIso(c.reported_at_ms(), offset_)},
-                {"updated_datetime", FormatIso(updated, offset_)},
-                {"expected_datetime", c.handle_deadline_ms() > 0 ? FormatIso(c.handle_deadline_ms(), offset_) : ""},
+                {"requested_datetime", FormatIso(c.reported_at_ms(), catalog.offset)},
+                {"updated_datetime", FormatIso(updated, catalog.offset)},
+                {"expected_datetime", c.handle_deadline_ms() > 0 ? FormatIso(c.handle_deadline_ms(), catalog.offset) : ""},
                 {"address", c.place().address()},
                 {"address_id", c.place().grid()},
                 {"zipcode", ""}};
@@ -252,10 +271,10 @@ class Open311 {
       return respond(Error(xml, 404, "no service request " + id_text.substr(0, 32)));
     v1::Query q;
     q.mutable_show()->set_case_id(id);
-    engine_.Query(std::move(q), [this, xml, respond](v1::QueryResult r) {
+    engine_.Query(std::move(q), [cat = Current(), xml, respond](v1::QueryResult r) {
       if (r.code() == v1::NOT_FOUND) return respond(Error(xml, 404, r.message()));
       if (r.code() != v1::OK) return respond(Error(xml, 503, r.message()));
-      respond(Render(xml, "service_requests", "request", {RequestFields(r.found())}));
+      respond(Render(xml, "service_requests", "request", {RequestFields(*cat, r.found())}));
     });
   }
 
@@ -302,10 +321,10 @@ class Open311 {
     if (from == 0) from = (to > 0 ? to : NowMs()) - kDefaultWindow;
     l->set_reported_from_ms(from);
     if (to > 0) l->set_reported_to_ms(to + 1);
-    engine_.Query(std::move(q), [this, xml, respond](v1::QueryResult r) {
+    engine_.Query(std::move(q), [cat = Current(), xml, respond](v1::QueryResult r) {
       if (r.code() != v1::OK) return respond(Error(xml, 503, r.message()));
       std::vector<Fields> items;
-      for (const auto& c : r.cases()) items.push_back(RequestFields(c));
+      for (const auto& c : r.cases()) items.push_back(RequestFields(*cat, c));
       respond(Render(xml, "service_requests", "request", items));
     });
   }
@@ -323,14 +342,14 @@ class Open311 {
     for (size_t i = 0; i < ids.size(); ++i) {
       v1::Query q;
       q.mutable_show()->set_case_id(ids[i]);
-      engine_.Query(std::move(q), [this, st, i, xml, respond](v1::QueryResult r) {
+      engine_.Query(std::move(q), [cat = Current(), st, i, xml, respond](v1::QueryResult r) {
         std::unique_lock lock(st->mu);
         if (r.code() == v1::OK) st->found[i] = std::move(*r.mutable_found());
         if (--st->left > 0) return;
         lock.unlock();
         std::vector<Fields> items;
         for (const auto& c : st->found)
-          if (c) items.push_back(RequestFields(*c));
+          if (c) items.push_back(RequestFields(*cat, *c));
         respond(Render(xml, "service_requests", "request", items));
       });
     }
@@ -381,11 +400,11 @@ class Open311 {
   }
 
   // The grid nearest (lat, lon), if within kMaxGridMeters.
-  const v1::Grid* NearestGrid(double lat, double lon) const {
+  static const v1::Grid* NearestGrid(const v1::CityConfig& city, double lat, double lon) {
     const v1::Grid* best = nullptr;
     double best_m = kMaxGridMeters;
     constexpr double kEarth = 6371000, kRad = M_PI / 180;
-    for (const auto& g : engine_.config().grids()) {
+    for (const auto& g : city.grids()) {
       const double x = (g.lon() - lon) * kRad * std::cos((g.lat() + lat) / 2 * kRad);
       const double y = (g.lat() - lat) * kRad;
       const double m = std::sqrt(x * x + y * y) * kEarth;
@@ -406,8 +425,9 @@ class Open311 {
     };
     const std::string code = p("service_code");
     if (code.empty()) return respond(Error(xml, 400, "service_code: required"));
+    auto catalog = Current();
     bool known = false;
-    for (const auto* s : services_) known = known || s->code() == code;
+    for (const auto* s : catalog->services) known = known || s->code() == code;
     if (!known) return respond(Error(xml, 400, "service_code: \"" + code.substr(0, 64) + "\" is not a service"));
     v1::Command cmd;
     auto* r = cmd.mutable_report();
@@ -428,7 +448,7 @@ class Open311 {
       place->set_lon(lo);
       place->set_has_coordinates(true);
       if (address_id.empty()) {
-        const v1::Grid* g = NearestGrid(la, lo);
+        const v1::Grid* g = NearestGrid(*catalog->config, la, lo);
         if (!g) return respond(Error(xml, 400, "lat/long: not within 2 km of any grid of the city"));
         place->set_grid(g->code());
       }
@@ -520,9 +540,8 @@ class Open311 {
 
   Engine& engine_;
   Gatekeeper& gate_;
-  std::vector<const v1::Category*> services_;
-  std::map<std::string, std::string> group_, category_names_, department_names_;
-  int offset_ = 0;
+  std::mutex catalog_mu_;
+  std::shared_ptr<const Catalog> catalog_;  // guarded by catalog_mu_
 };
 
 }  // namespace
