@@ -454,7 +454,9 @@ int RunDemo(const Args& args) {
   if (!keep) fs::remove_all(dir);
   else
     std::printf("data kept in %s; serve it and read the figures:\n"
-                "  casebus serve --data %s    then http://127.0.0.1:7470/dashboard,\n"
+                "  casebus token new --name me --role leader   (put its line under tokens: in access.yaml)\n"
+                "  casebus serve --data %s --access access.yaml\n"
+                "    then http://127.0.0.1:7470/dashboard#token=<the token>,\n"
                 "  casebus report --month 2026-11 --format html --out report.html,\n"
                 "  casebus ledger rebuild --verify --data %s (with the server stopped)\n",
                 dir.c_str(), dir.c_str(), dir.c_str());
