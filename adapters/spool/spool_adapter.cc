@@ -13,6 +13,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "engine/auth/policy.h"
+
 namespace casebus::adapters {
 namespace {
 
@@ -82,11 +84,11 @@ Result<v1::Command> ParseSpoolReply(std::string_view bytes, const std::string& d
           "supervision_reply; not " +
           BodyName(cmd)));
   }
-  // A department acts as itself, whatever the file says: the actor is the department and a
-  // caller (the authenticated principal, which only an edge may set) is dropped, or a file
-  // could claim another role or another department's cases.
+  // A department acts as itself, whatever the file says: the actor is the department and the
+  // caller its own principal (a caller in the file is replaced), or a file could claim another
+  // role or another department's cases.
   cmd.set_actor(department);
-  cmd.clear_caller();
+  *cmd.mutable_caller() = auth::DepartmentCaller(department);
   return cmd;
 }
 

@@ -15,6 +15,8 @@
 #include <regex>
 #include <thread>
 
+#include "engine/auth/policy.h"
+
 namespace casebus::webhook {
 namespace {
 
@@ -169,6 +171,7 @@ struct CallbackServer::Impl : std::enable_shared_from_this<CallbackServer::Impl>
       }
       if (cmd.request_id().empty()) cmd.set_request_id("webhook-" + id);
       cmd.set_actor(department);  // the signature decides who acts
+      *cmd.mutable_caller() = auth::DepartmentCaller(department);  // whatever the body claimed
       token = "cb-" + std::to_string(next_token++);
       waiting[token];
       mb->second.inbound.push_back({std::move(cmd), token, department});

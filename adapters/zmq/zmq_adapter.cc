@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "casebus/v1/gateway.pb.h"
+#include "engine/auth/policy.h"
 #include "engine/base/proto_check.h"
 
 namespace casebus::zmqgw {
@@ -259,6 +260,7 @@ class Gateway {
           break;
         }
         cmd.set_actor(department);  // the key decides who acts
+        *cmd.mutable_caller() = auth::DepartmentCaller(department);  // whatever the frame claimed
         const std::string token = rid + '\x1f' + cmd.request_id();
         inbound_[department].push_back({std::move(cmd), token, department});
         break;

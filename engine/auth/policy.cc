@@ -76,6 +76,14 @@ Scope ScopeOf(const v1::Caller& caller, Action list_action) {
   return s;
 }
 
+v1::Caller DepartmentCaller(const std::string& department) {
+  v1::Caller c;
+  c.set_name(department);
+  c.set_role(v1::DEPARTMENT);
+  c.add_departments(department);
+  return c;
+}
+
 bool RedactsReporter(const v1::Caller& caller) { return caller.role() == v1::LEADER; }
 
 Action ActionOf(const v1::Command& c) {

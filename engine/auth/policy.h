@@ -63,6 +63,11 @@ Action QueryAction(const v1::Query& query);
 // Removes the reporter's personal data (name, contact) from a case and its history.
 void RedactReporter(v1::Case& c);
 
+// The principal of a department's own channel (its spool directory, signed webhook replies,
+// its CURVE gateway key): the adapter knows the department, so commands arriving through it
+// act as that department and nothing else, under the same policy.
+v1::Caller DepartmentCaller(const std::string& department);
+
 // The action a command asks for.
 Action ActionOf(const v1::Command& command);
 std::string_view ActionName(Action action);

@@ -8,6 +8,7 @@
 
 #include "engine/base/time_format.h"
 #include "engine/config/city_checker.h"
+#include "engine/config/time_zone.h"
 
 namespace casebus::config {
 
@@ -319,6 +320,12 @@ void CityChecker::CheckCalendar() {
   if (calendar.utc_offset_minutes() < -720 || calendar.utc_offset_minutes() > 840) {
     Report("calendar.utc_offset_minutes",
            "must be within -720..840, got " + std::to_string(calendar.utc_offset_minutes()));
+  }
+  // The engine reads the zone's offsets when it starts (Engine::Open); a zone it cannot read
+  // is this file's mistake, said here rather than by a server that will not start.
+  if (!calendar.time_zone().empty()) {
+    auto offsets = ZoneOffsets(calendar.time_zone(), 2000, 2100);
+    if (!offsets) Report("calendar.time_zone", offsets.error().message());
   }
   CheckWindows(calendar.windows(), "calendar.windows");
   std::set<int> weekdays;

@@ -25,6 +25,43 @@ using google::protobuf::Message;
 using google::protobuf::OneofDescriptor;
 using google::protobuf::Reflection;
 
+// True when `s` is UTF-8 as a protobuf string field must be (RFC 3629: shortest forms, no
+// surrogates, nothing above U+10FFFF). A config saved in another encoding (GBK) would load,
+// then every journal record carrying one of its names would fail to parse at the next start.
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t more;
+    uint32_t code;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      more = 1, code = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      more = 2, code = lead & 0x0F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      more = 3, code = lead & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= more) return false;
+    for (size_t k = 1; k <= more; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if ((more == 2 && code < 0x800) || (more == 3 && code < 0x10000) || code > 0x10FFFF ||
+        (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += more + 1;
+  }
+  return true;
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -309,6 +346,10 @@ void YamlReader::ReadScalar(const YAML::Node& value, Message& message, const Fie
   const bool rep = field.is_repeated();
   switch (field.cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
+      if (field.type() == FieldDescriptor::TYPE_STRING && !IsUtf8(text)) {
+        problems_.Add(line, path, "not valid UTF-8 (save the file as UTF-8)");
+        return;
+      }
       rep ? r.AddString(&message, &field, text) : r.SetString(&message, &field, text);
       return;
     case FieldDescriptor::CPPTYPE_INT32:

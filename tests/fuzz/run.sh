@@ -3,7 +3,8 @@
 #   tests/fuzz/run.sh --smoke [options] [target...]   each target ~15 s (ctest fuzz_smoke)
 #   tests/fuzz/run.sh --long  [options] [target...]   each target until 1,000,000 executions
 # Options: --build-dir DIR (default $CASEBUS_FUZZ_BUILD_DIR or build/fuzz-clang),
-#          --seconds N (smoke, per target), --runs N (long, per target).
+#          --seconds N (smoke, per target), --runs N (long, per target),
+#          --fork N (libFuzzer's -fork=N: N worker processes, executions counted across them).
 # Configures the clang-14 build (CASEBUS_FUZZ=ON) when DIR has none, then builds what is stale
 # of `fuzz_targets` only. Each target starts from its committed corpus (corpus/<name>/, read
 # only) plus a working corpus under DIR/fuzz-work/<name>/, where new inputs, the log and any
@@ -17,10 +18,12 @@ ALL_TARGETS=(frame city_config spool_reply http_request)
 mode=""
 seconds=15
 runs=1000000
+fork=0
 targets=()
 
 usage() {
-  echo "usage: tests/fuzz/run.sh --smoke|--long [--build-dir DIR] [--seconds N] [--runs N] [target...]" >&2
+  echo "usage: tests/fuzz/run.sh --smoke|--long [--build-dir DIR] [--seconds N] [--runs N]" \
+       "[--fork N] [target...]" >&2
   echo "targets: ${ALL_TARGETS[*]}" >&2
   exit 2
 }
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD=$2; shift ;;
     --seconds) seconds=$2; shift ;;
     --runs) runs=$2; shift ;;
+    --fork) fork=$2; shift ;;
     -h|--help) usage ;;
     -*) usage ;;
     *) targets+=("$1") ;;
@@ -69,6 +73,7 @@ run_target() {
               -artifact_prefix="$work/artifacts/")
   [ -f "$HERE/$name.dict" ] && args+=(-dict="$HERE/$name.dict")
   if [ "$mode" = smoke ]; then args+=(-max_total_time="$seconds"); else args+=(-runs="$runs"); fi
+  [ "$fork" -gt 0 ] && args+=(-fork="$fork")
   local logfile="$work/$mode.log"
   log "$name: $bin ${args[*]} $work/corpus $seeds"
   local start end rc=0
@@ -77,6 +82,7 @@ run_target() {
   end=$(date +%s.%N)
   local execs secs rate result crashes
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logfile" | tail -n 1)
+  # -fork prints no final stats; its last "#N:" line counts every worker's executions.
   [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$logfile" | tail -n 1)
   [ -n "$execs" ] || execs=0
   secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
@@ -101,6 +107,7 @@ for t in "${targets[@]}"; do
 done
 printf '%-13s %12s %9s %9s %7s  %s\n' target executions seconds exec/s crashes result
 printf '%s\n' "${results[@]}"
-printf 'mode %s, %s, clang-14 %s\n' "$mode" "$(date -u +%Y-%m-%d)" \
-  "$( [ "$mode" = smoke ] && echo "-max_total_time=$seconds" || echo "-runs=$runs")"
+printf 'mode %s, %s, clang-14 %s%s\n' "$mode" "$(date -u +%Y-%m-%d)" \
+  "$( [ "$mode" = smoke ] && echo "-max_total_time=$seconds" || echo "-runs=$runs")" \
+  "$( [ "$fork" -gt 0 ] && echo " -fork=$fork")"
 exit $failed

@@ -4,7 +4,7 @@
 // file is rejected out.
 //
 // Checked beyond "no crash": a rejection says why; an accepted command has a request_id, acts
-// as the department whatever the file said (actor set, no caller), is one of the six bodies,
+// as the department whatever the file said (actor and caller are the department), is one of the six bodies,
 // and its own JSON reads back to the same command.
 
 #include <cstddef>
@@ -59,7 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Require(!parsed->request_id().empty());
   Require(parsed->actor() == kDepartment);
-  Require(!parsed->has_caller());
+  // The department's own principal, whatever the file claimed.
+  Require(parsed->caller().name() == kDepartment && parsed->caller().role() == casebus::v1::DEPARTMENT &&
+          parsed->caller().departments_size() == 1 && parsed->caller().departments(0) == kDepartment);
   Require(MayReply(*parsed));
   std::string json;
   Require(google::protobuf::util::MessageToJsonString(*parsed, &json).ok());

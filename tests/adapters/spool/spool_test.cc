@@ -253,13 +253,19 @@ TEST_F(SpoolTest, ReplyCannotClaimACaller) {
                             "departments": ["water"]}, "accept": {"case_id": 7}})");
   auto replies = adapter_->PollReplies();
   ASSERT_EQ(replies.size(), 1u);
-  EXPECT_FALSE(replies[0].command.has_caller());
+  // The department's own principal replaces the claim.
+  const v1::Caller& caller = replies[0].command.caller();
+  EXPECT_EQ(caller.name(), "roads");
+  EXPECT_EQ(caller.role(), v1::DEPARTMENT);
+  ASSERT_EQ(caller.departments_size(), 1);
+  EXPECT_EQ(caller.departments(0), "roads");
   EXPECT_EQ(replies[0].command.actor(), "roads");
   auto parsed = ParseSpoolReply(R"({"request_id": "x2", "caller": {"role": "ADMIN"},
                                     "note": {"case_id": 7, "text": "t"}})",
                                 "roads");
   ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
-  EXPECT_FALSE(parsed->has_caller());
+  EXPECT_EQ(parsed->caller().role(), v1::DEPARTMENT);
+  EXPECT_EQ(parsed->caller().name(), "roads");
 }
 
 TEST_F(SpoolTest, RepliesComeInFileNameOrder) {

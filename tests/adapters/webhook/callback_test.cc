@@ -157,12 +157,13 @@ TEST_F(CallbackTest, SignedRepliesApplyAsTheDepartmentAndBadOnesChangeNothing) {
   EXPECT_EQ(a.status, 405) << a.body;
   EXPECT_EQ(Show(mine).state(), v1::DISPATCHED) << "a refused reply changed the case";
 
-  // drainage answers for water-supply's case: the engine refuses it.
+  // drainage answers for water-supply's case: the engine refuses it as if the case did not
+  // exist (a department cannot probe other departments' ids).
   const std::string foreign = R"({"request_id": "drain-acc-theirs", "accept": {"case_id": ")" +
                               std::to_string(theirs) + R"("}})";
   a = Post(port_, path, foreign, Signed("msg-9", foreign));
-  EXPECT_EQ(a.status, 422) << a.body;
-  EXPECT_NE(a.body.find("not with department drainage"), std::string::npos) << a.body;
+  EXPECT_EQ(a.status, 404) << a.body;
+  EXPECT_NE(a.body.find("does not exist"), std::string::npos) << a.body;
   EXPECT_EQ(Show(theirs).state(), v1::DISPATCHED);
 
   // Correctly signed: applied as drainage (not "somebody").

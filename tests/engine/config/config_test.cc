@@ -539,6 +539,28 @@ TEST(LoadCityConfigText, StrayCommaIsAnErrorNotAnEndlessLoop) {
   EXPECT_CONTAINS(LoadError("name: a\n--- ,\n"), "city.yaml:2: only one YAML document is allowed");
 }
 
+// Found by tests/fuzz/city_config_fuzz.cc: an unknown zone loaded (check-config said ok) and
+// only Engine::Open refused it, so the server would not start on a config said to be valid.
+TEST(LoadCityConfigText, UnknownTimeZoneIsAConfigError) {
+  std::string yaml = Edit("time_zone: Asia/Shanghai", "time_zone: Asia/Shanghia");
+  EXPECT_CONTAINS(LoadError(yaml),
+                  At(yaml, "time_zone:") + "calendar.time_zone: time zone \"Asia/Shanghia\"");
+}
+
+// Found by tests/fuzz/city_config_fuzz.cc: text in another encoding (GBK) loaded, and a name
+// that is not UTF-8 makes every protobuf record carrying it unparsable.
+TEST(LoadCityConfigText, TextThatIsNotUtf8IsAConfigError) {
+  std::string yaml = Edit("name: Testville", "name: \"Test\xb6\xab\"");
+  EXPECT_CONTAINS(LoadError(yaml), "city.yaml:1: name: not valid UTF-8");
+  for (std::string_view bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe4\xb8"}) {
+    EXPECT_CONTAINS(LoadError(Edit("name: Testville", "name: \"T" + std::string(bad) + "\"")),
+                    "not valid UTF-8");
+  }
+  auto loaded =
+      LoadCityConfigText(Edit("name: Testville", "name: 东区 \xf0\x9f\x98\x80"), "city.yaml");
+  EXPECT_TRUE(loaded) << loaded.error().message();
+}
+
 TEST(LoadCityConfigText, DeepNestingIsAnErrorNotACrash) {
   std::string yaml = "name: " + std::string(10000, '[') + std::string(10000, ']') + "\n";
   EXPECT_CONTAINS(LoadError(yaml), "nested too deep");

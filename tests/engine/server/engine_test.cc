@@ -413,10 +413,13 @@ TEST_F(EngineTest, DepartmentReplyIsAppliedAsTheDepartment) {
   EXPECT_EQ(c.history(c.history_size() - 1).actor(), d.department());
   // The file moves to done/ once the dispatcher learns the reply was committed.
   EXPECT_TRUE(WaitFor([&] { return fs::exists(spool / "inbox/done/accept-1.json"); }));
-  // The reply was journaled as the department's own command: the same command again is a
-  // retry, which it would not be had the file's actor been kept.
+  // The reply was journaled as the department's own command (its actor and principal): the
+  // same command again is a retry, which it would not be had the file's actor been kept.
   v1::Command same = Accept("dept-accept-1", 1, d.department());
   same.mutable_accept()->set_work_order_id("1-1");
+  same.mutable_caller()->set_name(d.department());
+  same.mutable_caller()->set_role(v1::DEPARTMENT);
+  same.mutable_caller()->add_departments(d.department());
   v1::Reply again = e->Call(Req({same}));
   EXPECT_EQ(again.results(0).code(), v1::OK) << again.results(0).message();
   EXPECT_TRUE(again.results(0).duplicate());
