@@ -7,9 +7,10 @@
 #          --fork N (libFuzzer's -fork=N: N worker processes, executions counted across them).
 # Configures the clang-14 build (CASEBUS_FUZZ=ON) when DIR has none, then builds what is stale
 # of `fuzz_targets` only. Each target starts from its committed corpus (corpus/<name>/, read
-# only) plus a working corpus under DIR/fuzz-work/<name>/, where new inputs, the log and any
-# crash artifact go. Prints executions, seconds, exec/s and the result per target; exits 1 when
-# any target crashed, leaked, timed out (-timeout=2) or ran out of memory (-rss_limit_mb=1024).
+# only) plus a working corpus under DIR/fuzz-work/<name>/, where new inputs, the log
+# (<mode>-<UTC time>.log) and any crash artifact go. Prints executions, seconds, exec/s and the
+# result per target; exits 1 when any target crashed, leaked, timed out (-timeout=2) or ran
+# out of memory (-rss_limit_mb=1024).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -74,7 +75,8 @@ run_target() {
   [ -f "$HERE/$name.dict" ] && args+=(-dict="$HERE/$name.dict")
   if [ "$mode" = smoke ]; then args+=(-max_total_time="$seconds"); else args+=(-runs="$runs"); fi
   [ "$fork" -gt 0 ] && args+=(-fork="$fork")
-  local logfile="$work/$mode.log"
+  local logfile
+  logfile="$work/$mode-$(date -u +%Y%m%dT%H%M%S).log"
   log "$name: $bin ${args[*]} $work/corpus $seeds"
   local start end rc=0
   start=$(date +%s.%N)
