@@ -2,29 +2,30 @@
 // Each command is acknowledged only after its group commit is fsynced; the measured path is
 // submit → validate → route → journal (sync) → work order in the outbox → ack.
 //
-// Clients walk cases through the full loop (report, register, dispatch, accept, resolve,
-// verify, close), each keeping `window` cases in flight; --frame N sends N commands per frame
-// (a gateway). Prints one line per run and the median.
-
-#include <signal.h>
-#include <sys/wait.h>
+// Clients walk cases drawn from the benchmark workload (bench/workload: the city's category
+// mix, misroutes, reworks, voids, duplicate reports), each keeping `window` frames in flight;
+// a case's next step goes out when the reply to its previous step came back, and a merged
+// report ends its case. --frame N sends N cases' steps per frame (a gateway). Prints one line
+// per run and the median.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <deque>
-#include <filesystem>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
-
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "bench/deviations.h"
+#include "bench/scratch_server.h"
+#include "bench/workload/workload.h"
 #include "casebus/v1/command.pb.h"
 #include "engine/config/loader.h"
-#include "tests/integration/server_process.h"
 
 namespace {
 
@@ -33,63 +34,21 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   int clients = 4, window = 64, frame = 1, seconds = 10, warmup = 2, runs = 5;
+  uint64_t seed = 1;
   bool sync = true;
   std::string binary, config;
 };
 
-struct CaseSlot {
-  uint64_t n = 0, case_id = 0;
-  int step = 0;
-};
-
-class Workload {
- public:
-  Workload(const v1::CityConfig& cfg, int client) : client_(client) {
-    for (const auto& c : cfg.categories())
-      if (c.has_limits() || c.conditions_size() > 0) categories_.push_back(c.code());
-    for (const auto& g : cfg.grids()) grids_.push_back(g);
-  }
-  v1::Command Next(CaseSlot& s) {
-    v1::Command c;
-    c.set_request_id("b" + std::to_string(client_) + "-" + std::to_string(s.n) + "-" + std::to_string(s.step));
-    c.set_actor("bench");
-    switch (s.step) {
-      case 0: {
-        auto* r = c.mutable_report();
-        r->set_category(categories_[s.n % categories_.size()]);
-        const auto& g = grids_[(s.n / categories_.size() + client_ * 97) % grids_.size()];
-        r->mutable_place()->set_grid(g.code());
-        // Spread reports so few merge: a unique point per case number.
-        r->mutable_place()->set_lat(g.lat() + static_cast<double>(s.n % 7) * 1e-4);
-        r->mutable_place()->set_lon(g.lon() + static_cast<double>(client_) * 1e-3);
-        r->mutable_place()->set_has_coordinates(true);
-        r->set_source(v1::INSPECTOR);
-        break;
-      }
-      case 1: c.mutable_register_()->set_case_id(s.case_id); break;
-      case 2: c.mutable_dispatch()->set_case_id(s.case_id); break;
-      case 3: c.mutable_accept()->set_case_id(s.case_id); break;
-      case 4:
-        c.mutable_resolve()->set_case_id(s.case_id);
-        c.mutable_resolve()->add_evidence("p");
-        break;
-      case 5:
-        c.mutable_verify()->set_case_id(s.case_id);
-        c.mutable_verify()->set_passed(true);
-        break;
-      default: c.mutable_close()->set_case_id(s.case_id); break;
-    }
-    return c;
-  }
-
- private:
-  int client_;
-  std::vector<std::string> categories_;
-  std::vector<v1::Grid> grids_;
+// One case on its way through its plan.
+struct CaseWalk {
+  bench::CasePlan plan;
+  size_t step = 0;
+  uint64_t case_id = 0;
 };
 
 struct Counters {
-  std::atomic<uint64_t> ok{0}, busy{0}, refused{0};
+  std::atomic<uint64_t> ok{0}, busy{0};
+  bench::Deviations deviations;
 };
 
 void RunClient(const Options& o, const v1::CityConfig& cfg, const std::string& endpoint, int id,
@@ -100,72 +59,81 @@ void RunClient(const Options& o, const v1::CityConfig& cfg, const std::string& e
   sock.set(zmq::sockopt::sndhwm, 0);
   sock.set(zmq::sockopt::rcvhwm, 0);
   sock.connect(endpoint);
-  Workload w(cfg, id);
+  bench::Generator workload(cfg, o.seed, id, {}, o.clients);
   // `window` frames in flight; each frame carries `frame` cases' next steps.
-  std::vector<std::vector<CaseSlot>> frames(o.window, std::vector<CaseSlot>(o.frame));
-  uint64_t next_n = 0;
+  std::vector<std::vector<CaseWalk>> frames(o.window, std::vector<CaseWalk>(o.frame));
   for (auto& f : frames)
-    for (auto& s : f) s.n = next_n++;
-  // DEALER→ROUTER replies come back in send order on one connection.
-  std::deque<int> in_flight;
-  auto send_plain = [&](int fi) {
-    v1::Request req;
+    for (auto& w : f) w = CaseWalk{workload.NextCase()};
+  // Frames waiting for their reply, by their first command's request id: replies do not come
+  // back in send order (the intake answers BUSY at once, ahead of frames still committing).
+  std::unordered_map<std::string, int> in_flight;
+  v1::Request req;
+  std::string bytes;
+  auto send_frame = [&](int fi) {
+    req.Clear();
     req.set_version(1);
-    for (auto& s : frames[fi]) *req.add_commands() = w.Next(s);
-    std::string bytes = req.SerializeAsString();
+    for (const auto& w : frames[fi])
+      *req.add_commands() = workload.Command(w.plan, w.step, w.case_id);
+    req.SerializeToString(&bytes);
     sock.send(zmq::buffer(bytes), zmq::send_flags::none);
-    in_flight.push_back(fi);
+    in_flight.emplace(req.commands(0).request_id(), fi);
   };
-  for (int i = 0; i < o.window; ++i) send_plain(i);
+  // Applies one result to its case; the case is replaced by a new one when it ended.
+  auto advance = [&](CaseWalk& w, const v1::CommandResult& r) {
+    const bench::StepKind step = w.plan.steps[w.step];
+    if (r.code() == v1::BUSY) {  // sent again as it is, with the same request id
+      counts.busy.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (r.code() != v1::OK) {
+      counts.deviations.Refused(step, r.code(), r.message());
+      w = CaseWalk{workload.NextCase()};
+      return;
+    }
+    counts.ok.fetch_add(1, std::memory_order_relaxed);
+    if (step == bench::StepKind::kReport) {
+      w.case_id = r.case_id();
+      if (r.merged() != w.plan.duplicate) counts.deviations.MergeMismatch(w.plan.duplicate);
+      if (r.merged()) w.step = w.plan.steps.size() - 1;  // joined an open case: that ends it
+    }
+    if (++w.step == w.plan.steps.size()) w = CaseWalk{workload.NextCase()};
+  };
+  for (int i = 0; i < o.window; ++i) send_frame(i);
+  v1::Reply reply;
+  v1::CommandResult missing;  // for a frame answered with fewer results than commands
+  missing.set_code(v1::INTERNAL);
+  missing.set_message("the reply has fewer results than the frame had commands");
   while (!stop.load(std::memory_order_relaxed)) {
     zmq::pollitem_t item{sock.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(200));
     if (!(item.revents & ZMQ_POLLIN)) continue;
     zmq::message_t msg;
     while (sock.recv(msg, zmq::recv_flags::dontwait)) {
-      v1::Reply reply;
       reply.ParseFromArray(msg.data(), static_cast<int>(msg.size()));
-      const int fi = in_flight.front();
-      in_flight.pop_front();
-      for (int i = 0; i < reply.results_size() && i < o.frame; ++i) {
-        const auto& r = reply.results(i);
-        CaseSlot& s = frames[fi][i];
-        if (r.code() == v1::OK) {
-          counts.ok.fetch_add(1, std::memory_order_relaxed);
-          if (s.step == 0) s.case_id = r.case_id();
-          if (s.step == 0 && r.merged()) s.step = 7;  // joined an open case: start another
-          else ++s.step;
-          if (s.step >= 7) s = CaseSlot{next_n++, 0, 0};
-        } else if (r.code() == v1::BUSY) {
-          counts.busy.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          counts.refused.fetch_add(1, std::memory_order_relaxed);
-          s = CaseSlot{next_n++, 0, 0};
-        }
+      if (reply.results_size() == 0) {  // refused whole (size, parse, version): a bench error
+        std::fprintf(stderr, "client %d: a frame was refused whole: %s\n", id,
+                     reply.error().message().c_str());
+        return;
       }
-      send_plain(fi);
+      auto it = in_flight.find(reply.results(0).request_id());
+      if (it == in_flight.end()) continue;  // (cannot happen: one reply per frame sent)
+      const int fi = it->second;
+      in_flight.erase(it);
+      for (int i = 0; i < o.frame; ++i)
+        advance(frames[fi][i], i < reply.results_size() ? reply.results(i) : missing);
+      send_frame(fi);
     }
   }
 }
 
 double OneRun(const Options& o, const v1::CityConfig& cfg, int run) {
-  char tmpl[] = "/tmp/casebus-bench-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(testing::FreePort());
-  std::vector<std::string> args = {"serve", "--config", o.config, "--data", dir + "/data",
-                                   "--endpoint", endpoint, "--endpoint-file", dir + "/ep",
-                                   "--http", "127.0.0.1:0", "--no-dispatch"};
-  if (!o.sync) args.push_back("--no-sync");
-  testing::ServerProcess server(o.binary, args, dir + "/server.log");
-  if (!server.Start(dir + "/ep")) {
-    std::fprintf(stderr, "server did not start; see %s/server.log\n", dir.c_str());
-    std::exit(1);
-  }
+  auto server = bench::ScratchServer::Start(o.binary, o.config, o.sync);
+  if (!server) std::exit(1);
   std::atomic<bool> stop{false};
   Counters counts;
   std::vector<std::thread> threads;
   for (int c = 0; c < o.clients; ++c)
-    threads.emplace_back([&, c] { RunClient(o, cfg, endpoint, c, stop, counts); });
+    threads.emplace_back([&, c] { RunClient(o, cfg, server->endpoint(), c, stop, counts); });
   std::this_thread::sleep_for(std::chrono::seconds(o.warmup));
   const uint64_t ok0 = counts.ok.load(), busy0 = counts.busy.load();
   const auto t0 = Clock::now();
@@ -174,13 +142,13 @@ double OneRun(const Options& o, const v1::CityConfig& cfg, int run) {
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   stop.store(true);
   for (auto& t : threads) t.join();
-  server.Terminate();
+  server.reset();
   const double rate = static_cast<double>(ok1 - ok0) / secs;
   std::printf("  run %d: %10.0f acknowledged commands/s  (busy %llu, refused %llu)\n", run, rate,
               static_cast<unsigned long long>(busy1 - busy0),
-              static_cast<unsigned long long>(counts.refused.load()));
+              static_cast<unsigned long long>(counts.deviations.refused()));
   std::fflush(stdout);
-  std::filesystem::remove_all(dir);
+  counts.deviations.Print(("run " + std::to_string(run)).c_str());
   return rate;
 }
 
@@ -192,16 +160,30 @@ int main(int argc, char** argv) {
   o.config = CASEBUS_SOURCE_DIR "/deploy/config/sample-city.yaml";
   for (int i = 1; i + 1 < argc || (i < argc && std::string(argv[i]) == "--no-sync"); i += 2) {
     std::string k = argv[i];
-    if (k == "--no-sync") { o.sync = false; --i; continue; }
+    if (k == "--no-sync") {
+      o.sync = false;
+      --i;
+      continue;
+    }
     int v = std::atoi(argv[i + 1]);
-    if (k == "--clients") o.clients = v;
-    else if (k == "--window") o.window = v;
-    else if (k == "--frame") o.frame = v;
-    else if (k == "--seconds") o.seconds = v;
-    else if (k == "--runs") o.runs = v;
-    else if (k == "--warmup") o.warmup = v;
+    if (k == "--seed")
+      o.seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (k == "--clients")
+      o.clients = v;
+    else if (k == "--window")
+      o.window = v;
+    else if (k == "--frame")
+      o.frame = v;
+    else if (k == "--seconds")
+      o.seconds = v;
+    else if (k == "--runs")
+      o.runs = v;
+    else if (k == "--warmup")
+      o.warmup = v;
     else {
-      std::fprintf(stderr, "usage: e2e_throughput [--clients N] [--window N] [--frame N] [--seconds N] [--runs N] [--no-sync]\n");
+      std::fprintf(stderr,
+                   "usage: e2e_throughput [--clients N] [--window N] [--frame N] [--seconds N] "
+                   "[--runs N] [--warmup N] [--seed N] [--no-sync]\n");
       return 2;
     }
   }
@@ -210,9 +192,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", cfg.error().message().c_str());
     return 1;
   }
-  std::printf("e2e_throughput: %d clients × %d frames in flight × %d command(s)/frame, %s, %d s per run\n",
-              o.clients, o.window, o.frame, o.sync ? "sync=true (fsync per group commit)" : "sync=false",
-              o.seconds);
+  std::printf(
+      "e2e_throughput: %d clients × %d frames in flight × %d command(s)/frame, %s, %d s per run\n",
+      o.clients, o.window, o.frame, o.sync ? "sync=true (fsync per group commit)" : "sync=false",
+      o.seconds);
+  std::printf("workload: bench/workload, seed %llu, %.2f commands per case on average\n",
+              static_cast<unsigned long long>(o.seed),
+              bench::Generator(**cfg, o.seed, 0).MeanStepsPerCase());
   std::vector<double> rates;
   for (int r = 1; r <= o.runs; ++r) rates.push_back(OneRun(o, **cfg, r));
   std::sort(rates.begin(), rates.end());

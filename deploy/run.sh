@@ -18,6 +18,8 @@ PACKAGES=(
   prometheus chromium fonts-noto-cjk curl python3-yaml
   clang-14 libclang-rt-14-dev
 )
+# Only for `bench`: the peers it measures casebus beside (bench/peers) and the profiler.
+BENCH_PACKAGES=(postgresql libpq-dev nats-server libnats-dev linux-perf)
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 
@@ -65,6 +67,7 @@ case "$cmd" in
     exec "$BUILD/bin/casebus" serve "$@"
     ;;
   bench)
+    PACKAGES+=("${BENCH_PACKAGES[@]}")
     install_missing; build
     exec "$ROOT/bench/run.sh" "$@"
     ;;

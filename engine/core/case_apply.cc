@@ -15,9 +15,9 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     AppendHistory(s.history, e);
     return;
   }
-  auto it = cases_.find(e.case_id());
-  if (it == cases_.end()) return;  // cannot happen for events this machine decided
-  v1::Case& c = it->second.fields;
+  Stored* stored = cases_.find(e.case_id());
+  if (!stored) return;  // cannot happen for events this machine decided
+  v1::Case& c = stored->fields;
   if (e.has_accept_clock() || e.has_handle_clock() || e.has_verify_clock()) {
     // The clock rules were applied when the event was decided (case_clocks.cc).
     *c.mutable_accept_clock() = e.accept_clock();
@@ -157,7 +157,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     default:
       break;
   }
-  AppendHistory(it->second.history, e);
+  AppendHistory(stored->history, e);
 }
 
 v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, Millis issued_at,

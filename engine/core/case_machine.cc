@@ -83,8 +83,6 @@ CaseMachine::CaseMachine(std::shared_ptr<const v1::CityConfig> config, Router ro
   const double window_hours = config_->intake().request_id_window_hours();
   request_window_ms_ = static_cast<Millis>(window_hours * 3'600'000.0);
   offsets_ = std::move(offsets);
-  requests_.reserve(1 << 16);
-  cases_.reserve(1 << 16);
 }
 
 Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
@@ -114,12 +112,12 @@ Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
   for (const auto& c : next->categories()) categories.insert(c.code());
   for (const auto& g : next->grids()) grids.insert(g.code());
   std::map<std::string, int> lost;  // what open cases would lose → how many
-  for (const auto& [id, s] : cases_) {
+  cases_.ForEach([&](uint64_t, const Stored& s) {
     const v1::Case& c = s.fields;
-    if (!IsOpen(c.state())) continue;
+    if (!IsOpen(c.state())) return;
     if (!categories.count(c.category())) ++lost["categories: " + c.category()];
     if (!grids.count(c.place().grid())) ++lost["grids: " + c.place().grid()];
-  }
+  });
   size_t listed = 0;
   for (const auto& [what, n] : lost) {
     if (++listed > 20) {
@@ -152,22 +150,32 @@ Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
 }
 
 const v1::Case* CaseMachine::Find(uint64_t id) const {
-  auto it = cases_.find(id);
-  return it == cases_.end() ? nullptr : &it->second.fields;
+  const Stored* s = cases_.find(id);
+  return s ? &s->fields : nullptr;
 }
 
 std::optional<v1::Case> CaseMachine::CaseWithHistory(uint64_t id) const {
-  auto it = cases_.find(id);
-  if (it == cases_.end()) return std::nullopt;
-  v1::Case c = it->second.fields;
+  const Stored* s = cases_.find(id);
+  if (!s) return std::nullopt;
+  v1::Case c = s->fields;
   // Only field-34 entries this machine encoded: parsing cannot fail short of memory damage.
-  if (!c.MergeFromString(it->second.history)) c.clear_history();
+  if (!c.MergeFromString(s->history)) c.clear_history();
   return c;
 }
 
 size_t CaseMachine::HistoryBytes(uint64_t id) const {
-  auto it = cases_.find(id);
-  return it == cases_.end() ? 0 : it->second.history.capacity();
+  const Stored* s = cases_.find(id);
+  return s ? s->history.capacity() : 0;
+}
+
+CaseMachine::Stored& CaseMachine::CaseTable::operator[](uint64_t id) {
+  while (id >= capacity()) chunks_.push_back(std::make_unique<Slot[]>(kChunk));
+  Slot& s = chunks_[id >> kShift][id & kMask];
+  if (!s.present) {
+    s.present = true;
+    ++size_;
+  }
+  return s.stored;
 }
 
 void CaseMachine::AppendHistory(std::string& history, const v1::CaseEvent& e) {
@@ -257,8 +265,8 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
   cmd.AppendToString(&bytes);
   const uint64_t hash = PayloadHash(bytes);
   ForgetOldRequests(now);
-  if (auto it = requests_.find(cmd.request_id()); it != requests_.end() && !cmd.request_id().empty()) {
-    if (it->second.payload_hash != hash) {
+  if (const RequestTable::Entry* seen = cmd.request_id().empty() ? nullptr : requests_.Find(cmd.request_id())) {
+    if (seen->payload_hash != hash) {
       fx.result.set_code(v1::ALREADY_EXISTS);
       fx.result.set_field("request_id");
       fx.result.set_message("request_id " + cmd.request_id() +
@@ -266,13 +274,13 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
       return fx;
     }
     fx.result.set_code(v1::OK);
-    fx.result.set_case_id(it->second.case_id);
-    fx.result.set_merged(it->second.merged);
-    if (it->second.department >= 0)
-      fx.result.set_department(departments_by_index_[static_cast<size_t>(it->second.department)]);
-    if (it->second.work_order_case != 0)
-      fx.result.set_work_order_id(std::to_string(it->second.work_order_case) + "-" +
-                                  std::to_string(it->second.work_order_n));
+    fx.result.set_case_id(seen->case_id);
+    fx.result.set_merged(seen->merged);
+    if (seen->department >= 0)
+      fx.result.set_department(departments_by_index_[static_cast<size_t>(seen->department)]);
+    if (seen->work_order_case != 0)
+      fx.result.set_work_order_id(std::to_string(seen->work_order_case) + "-" +
+                                  std::to_string(seen->work_order_n));
     fx.result.set_duplicate(true);
     fx.result.set_message("already applied");
     return fx;
@@ -327,7 +335,7 @@ void CaseMachine::Replay(const v1::JournalRecord& r) {
 void CaseMachine::Remember(const v1::JournalRecord& r) {
   ForgetOldRequests(r.at_ms());
   if (r.request_id().empty()) return;
-  RequestEntry entry;
+  RequestTable::Entry entry;
   entry.payload_hash = r.payload_hash();
   entry.case_id = r.result_case_id();
   entry.merged = r.merged();
@@ -348,17 +356,12 @@ void CaseMachine::Remember(const v1::JournalRecord& r) {
     entry.work_order_n = wo_n;
     if (const v1::Case* c = Find(e.case_id())) entry.department = DepartmentIndex(c->department());
   }
-  auto [it, added] = requests_.insert_or_assign(r.request_id(), entry);
-  if (added) request_order_.emplace_back(r.at_ms(), &it->first);
+  requests_.Put(r.request_id(), r.at_ms(), entry);
 }
 
 void CaseMachine::ForgetOldRequests(Millis now) {
   if (request_window_ms_ <= 0) return;  // 0: remember for ever
-  while (!request_order_.empty() && request_order_.front().first < now - request_window_ms_) {
-    if (auto it = requests_.find(*request_order_.front().second); it != requests_.end())
-      requests_.erase(it);
-    request_order_.pop_front();
-  }
+  requests_.ForgetBefore(now - request_window_ms_);
 }
 
 Status CaseMachine::DecideReport(const v1::Command& cmd, Millis now, Events& out,

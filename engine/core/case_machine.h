@@ -32,6 +32,7 @@
 #include "engine/core/escalation.h"
 #include "engine/core/ledger.h"
 #include "engine/core/metrics_answer.h"
+#include "engine/core/request_table.h"
 #include "engine/core/router.h"
 #include "engine/core/working_calendar.h"
 
@@ -84,7 +85,7 @@ class CaseMachine {
   // Calls f(case) for every case, history not included, in no particular order.
   template <typename F>
   void ForEachCase(F&& f) const {
-    for (const auto& [id, s] : cases_) f(s.fields);
+    cases_.ForEach([&f](uint64_t, const Stored& s) { f(s.fields); });
   }
   // Encoded history bytes held for a case (memory accounting).
   size_t HistoryBytes(uint64_t id) const;
@@ -101,21 +102,44 @@ class CaseMachine {
   uint64_t next_case_id() const { return next_case_id_; }
 
  private:
-  // What a retry with the same request_id gets back. The work order, when the command issued
-  // one, is "<work_order_case>-<work_order_n>" for the department departments_by_index_[dept].
-  struct RequestEntry {
-    uint64_t payload_hash = 0;
-    uint64_t case_id = 0;
-    uint64_t work_order_case = 0;  // 0: no work order
-    uint32_t work_order_n = 0;
-    int32_t department = -1;  // index into departments_by_index_; -1: none
-    bool merged = false;
-  };
   // A case: its live fields and its history, encoded as Case field 34 entries (so parsing the
   // bytes into a Case appends to its history).
   struct Stored {
     v1::Case fields;
     std::string history;
+  };
+  // Every case, indexed by its id: ids are handed out in order from 1 (next_case_id_), so a
+  // case is found by two array indexings, with no hashing and no node per case. Chunks never
+  // move, so references to cases stay valid as the table grows. Iterates in id order.
+  class CaseTable {
+   public:
+    Stored* find(uint64_t id) {
+      if (id >= capacity()) return nullptr;
+      Slot& s = chunks_[id >> kShift][id & kMask];
+      return s.present ? &s.stored : nullptr;
+    }
+    const Stored* find(uint64_t id) const { return const_cast<CaseTable*>(this)->find(id); }
+    Stored& at(uint64_t id) { return *find(id); }  // the case must exist
+    const Stored& at(uint64_t id) const { return *find(id); }
+    // The case's slot, made present (and the table grown) when it was not.
+    Stored& operator[](uint64_t id);
+    size_t size() const { return size_; }
+    template <typename F>  // f(id, const Stored&) for every case, in id order
+    void ForEach(F&& f) const {
+      for (size_t c = 0; c < chunks_.size(); ++c)
+        for (size_t i = 0; i < kChunk; ++i)
+          if (chunks_[c][i].present) f(static_cast<uint64_t>((c << kShift) | i), chunks_[c][i].stored);
+    }
+
+   private:
+    static constexpr size_t kShift = 12, kChunk = size_t{1} << kShift, kMask = kChunk - 1;
+    struct Slot {
+      Stored stored;
+      bool present = false;
+    };
+    uint64_t capacity() const { return static_cast<uint64_t>(chunks_.size()) << kShift; }
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    size_t size_ = 0;
   };
   static void AppendHistory(std::string& history, const v1::CaseEvent& e);
   void Remember(const v1::JournalRecord& record);
@@ -163,11 +187,10 @@ class CaseMachine {
   std::unordered_map<std::string, const v1::Category*> categories_;
   std::unordered_map<std::string, const v1::Department*> departments_;
   std::unordered_map<std::string, bool> grids_;
-  std::unordered_map<uint64_t, Stored> cases_;
-  std::unordered_map<std::string, RequestEntry> requests_;
-  // Remembered request ids in the order they came, with the instant: the oldest are forgotten
-  // first. Points at requests_'s keys (stable: node-based map).
-  std::deque<std::pair<Millis, const std::string*>> request_order_;
+  CaseTable cases_;
+  // What a retry with the same request_id gets back. The work order, when the command issued
+  // one, is "<work_order_case>-<work_order_n>" for the department departments_by_index_[dept].
+  RequestTable requests_;
   Millis request_window_ms_ = 0;
   std::vector<OffsetChange> offsets_;  // the zone's offsets, for a reloaded calendar
   // Configs replaced by Reconfigure, kept alive: lookups made before a reload may still hold

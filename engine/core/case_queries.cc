@@ -18,7 +18,7 @@ namespace {
 
 Ledger CaseMachine::Recount() const {
   Ledger fresh(*config_, calendar_);
-  for (const auto& [id, s] : cases_) fresh.Add(fresh.Of(&s.fields));
+  cases_.ForEach([&fresh](uint64_t, const Stored& s) { fresh.Add(fresh.Of(&s.fields)); });
   return fresh;
 }
 
@@ -64,27 +64,27 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         return std::find(scope.departments->begin(), scope.departments->end(), c.department()) !=
                scope.departments->end();
       };
-      for (const auto& [id, s] : cases_) {
+      cases_.ForEach([&](uint64_t id, const Stored& s) {
         const v1::Case& c = s.fields;
-        if (id <= f.after_case_id()) continue;
-        if (!in_scope(c)) continue;
-        if (f.work_orders() && c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED) continue;
-        if (f.state() != v1::STATE_UNSPECIFIED && c.state() != f.state()) continue;
-        if (!f.department().empty() && c.department() != f.department()) continue;
-        if (!f.district().empty() && !c.place().grid().starts_with(f.district())) continue;
+        if (id <= f.after_case_id()) return;
+        if (!in_scope(c)) return;
+        if (f.work_orders() && c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED) return;
+        if (f.state() != v1::STATE_UNSPECIFIED && c.state() != f.state()) return;
+        if (!f.department().empty() && c.department() != f.department()) return;
+        if (!f.district().empty() && !c.place().grid().starts_with(f.district())) return;
         if (f.overdue() && !(Undisposed(c.state()) && c.handle_deadline_ms() > 0 &&
                              c.handle_deadline_ms() <= now))
-          continue;
-        if (f.light() != v1::LIGHT_UNSPECIFIED && c.light() != f.light()) continue;
-        if (f.min_level() > 0 && c.escalation_level() < f.min_level()) continue;
-        if (!f.category().empty() && c.category() != f.category()) continue;
-        if (f.reported_from_ms() > 0 && c.reported_at_ms() < f.reported_from_ms()) continue;
-        if (f.reported_to_ms() > 0 && c.reported_at_ms() >= f.reported_to_ms()) continue;
-        if (c.state() == v1::MERGED && (f.open_only() || f.closed_only())) continue;
-        if (f.open_only() && !IsOpen(c.state())) continue;
-        if (f.closed_only() && IsOpen(c.state())) continue;
+          return;
+        if (f.light() != v1::LIGHT_UNSPECIFIED && c.light() != f.light()) return;
+        if (f.min_level() > 0 && c.escalation_level() < f.min_level()) return;
+        if (!f.category().empty() && c.category() != f.category()) return;
+        if (f.reported_from_ms() > 0 && c.reported_at_ms() < f.reported_from_ms()) return;
+        if (f.reported_to_ms() > 0 && c.reported_at_ms() >= f.reported_to_ms()) return;
+        if (c.state() == v1::MERGED && (f.open_only() || f.closed_only())) return;
+        if (f.open_only() && !IsOpen(c.state())) return;
+        if (f.closed_only() && IsOpen(c.state())) return;
         ids.push_back(id);
-      }
+      });
       if (f.by_deadline()) {
         auto deadline = [&](uint64_t id) {
           const Millis d = cases_.at(id).fields.handle_deadline_ms();
@@ -124,12 +124,12 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
           if (!k.empty()) AddTo(by_dept[k], counts);
         for (const auto& [k, counts] : ledger_.Totals(Dim::kDistrict)) AddTo(by_district[k], counts);
       } else {
-        for (const auto& [id, s] : cases_) {
+        cases_.ForEach([&](uint64_t, const Stored& s) {
           const v1::Case& c = s.fields;
-          if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) continue;
+          if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) return;
           if (!c.department().empty()) CountCase(by_dept[c.department()], c, as_of);
           CountCase(by_district[c.place().grid().substr(0, 6)], c, as_of);
-        }
+        });
       }
       for (auto& [k, row] : by_dept) FinishRate(*out.add_by_department() = row, config_->metrics());
       for (auto& [k, row] : by_district) FinishRate(*out.add_by_district() = row, config_->metrics());

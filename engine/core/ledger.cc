@@ -52,11 +52,22 @@ void AddCounts(Counts& to, const Counts& from, int sign) {
 
 bool IsPublic(v1::Source s) { return s == v1::HOTLINE || s == v1::APP || s == v1::OPEN311; }
 
-std::string SourceKey(v1::Source s) {
+std::string SourceKeyOf(v1::Source s) {
   if (s == v1::SOURCE_UNSPECIFIED || !v1::Source_IsValid(s)) return "unknown";
   std::string n = v1::Source_Name(s);
   for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return n;
+}
+
+// The source's key ("inspector"), made once per source (this runs for every event).
+std::string_view SourceKey(v1::Source s) {
+  static const std::array<std::string, 64> keys = [] {
+    std::array<std::string, 64> k;
+    for (int i = 0; i < 64; ++i) k[i] = SourceKeyOf(static_cast<v1::Source>(i));
+    return k;
+  }();
+  const int i = static_cast<int>(s);
+  return i >= 0 && i < 64 ? std::string_view(keys[i]) : std::string_view("unknown");
 }
 
 }  // namespace
@@ -160,13 +171,14 @@ Ledger::KeyId Ledger::Intern(Dim dim, std::string_view key) {
   const auto id = static_cast<KeyId>(names_.size());
   ids.emplace(std::string(key), id);
   names_.emplace_back(key);
+  last_bucket_.emplace_back();
   dim_of_.push_back(dim);
   keys_of_[static_cast<int>(dim)].push_back(id);
   totals_.emplace_back();
   return id;
 }
 
-Ledger::Contribution Ledger::Of(const v1::Case* cp) {
+Ledger::Contribution Ledger::Of(const v1::Case* cp, const std::array<KeyId, kDims>* hint) {
   Contribution k;
   if (!cp || cp->state() == v1::MERGED) return k;
   const v1::Case& c = *cp;
@@ -179,23 +191,38 @@ Ledger::Contribution Ledger::Of(const v1::Case* cp) {
   auto cls = class_of_.find(c.category());
   const std::string_view class_code = cls == class_of_.end() ? std::string_view(c.category())
                                                              : std::string_view(cls->second);
+  // The case's previous key for a dimension when its name is unchanged (a string compare),
+  // else a lookup.
+  auto key = [&](Dim dim, std::string_view name) {
+    const int d = static_cast<int>(dim);
+    if (hint && (*hint)[d] < names_.size() && dim_of_[(*hint)[d]] == dim && names_[(*hint)[d]] == name)
+      return (*hint)[d];
+    return Intern(dim, name);
+  };
   k.keys[static_cast<int>(Dim::kCity)] = 0;
   // A case not yet dispatched has no department: it counts under "" (the city's own desk).
-  k.keys[static_cast<int>(Dim::kDepartment)] = Intern(Dim::kDepartment, c.department());
-  const KeyId district_id = Intern(Dim::kDistrict, district);
+  k.keys[static_cast<int>(Dim::kDepartment)] = key(Dim::kDepartment, c.department());
+  const KeyId district_id = key(Dim::kDistrict, district);
   k.keys[static_cast<int>(Dim::kDistrict)] = district_id;
-  k.keys[static_cast<int>(Dim::kStreet)] = Intern(Dim::kStreet, street);
-  k.keys[static_cast<int>(Dim::kCategory)] = Intern(Dim::kCategory, c.category());
-  const KeyId class_id = Intern(Dim::kClass, class_code);
+  k.keys[static_cast<int>(Dim::kStreet)] = key(Dim::kStreet, street);
+  k.keys[static_cast<int>(Dim::kCategory)] = key(Dim::kCategory, c.category());
+  const KeyId class_id = key(Dim::kClass, class_code);
   k.keys[static_cast<int>(Dim::kClass)] = class_id;
-  k.keys[static_cast<int>(Dim::kSource)] = Intern(Dim::kSource, SourceKey(c.source()));
-  const uint64_t pair = (uint64_t{district_id} << 32) | class_id;
-  auto dc = district_class_.find(pair);
-  if (dc == district_class_.end()) {
-    std::string key = std::string(district) + "/" + std::string(class_code);
-    dc = district_class_.emplace(pair, Intern(Dim::kDistrictClass, key)).first;
+  k.keys[static_cast<int>(Dim::kSource)] = key(Dim::kSource, SourceKey(c.source()));
+  constexpr int kDc = static_cast<int>(Dim::kDistrictClass);
+  if (hint && district_id == (*hint)[static_cast<int>(Dim::kDistrict)] &&
+      class_id == (*hint)[static_cast<int>(Dim::kClass)] && (*hint)[kDc] < names_.size() &&
+      dim_of_[(*hint)[kDc]] == Dim::kDistrictClass) {
+    k.keys[kDc] = (*hint)[kDc];
+  } else {
+    const uint64_t pair = (uint64_t{district_id} << 32) | class_id;
+    auto dc = district_class_.find(pair);
+    if (dc == district_class_.end()) {
+      std::string dc_key = std::string(district) + "/" + std::string(class_code);
+      dc = district_class_.emplace(pair, Intern(Dim::kDistrictClass, dc_key)).first;
+    }
+    k.keys[kDc] = dc->second;
   }
-  k.keys[static_cast<int>(Dim::kDistrictClass)] = dc->second;
   k.counts = CountsOf(c, Undisposed(c.state()) && c.overdue_at_ms() > 0);
   return k;
 }
@@ -215,16 +242,33 @@ int64_t Ledger::FirstDayOfMonth(int64_t month) {
 
 void Ledger::Apply(const Contribution& c, int sign) {
   const int64_t month = MonthOf(c.day);
+  // A case's counts are sparse (a few counters of kCounters): add only those, 3 × kDims times.
+  std::array<std::pair<int, int64_t>, kCounters> nonzero;
+  int n = 0;
+  for (int i = 0; i < kCounters; ++i)
+    if (c.counts[i] != 0) nonzero[n++] = {i, sign * c.counts[i]};
+  auto add = [&](Counts& to) {
+    for (int j = 0; j < n; ++j) to[nonzero[j].first] += nonzero[j].second;
+  };
   for (int d = 0; d < kDims; ++d) {
     const KeyId k = c.keys[d];
-    DayBucket& b = days_[BucketKey(k, c.day)];
-    AddCounts(b.counts, c.counts, sign);
+    LastBucket& last = last_bucket_[k];
+    if (last.day != c.day) {
+      last.day = c.day;
+      last.day_bucket = &days_[BucketKey(k, c.day)];
+    }
+    if (last.month != month) {
+      last.month = month;
+      last.month_counts = &months_[BucketKey(k, month)];
+    }
+    DayBucket& b = *last.day_bucket;
+    add(b.counts);
     if (!b.dirty) {
       b.dirty = true;
       dirty_.push_back(BucketKey(k, c.day));
     }
-    AddCounts(months_[BucketKey(k, month)], c.counts, sign);
-    AddCounts(totals_[k], c.counts, sign);
+    add(*last.month_counts);
+    add(totals_[k]);
   }
   if (first_day_ > last_day_) {
     first_day_ = last_day_ = c.day;

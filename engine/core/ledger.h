@@ -103,11 +103,17 @@ class Ledger {
   };
 
   Ledger(const v1::CityConfig& config, const WorkingCalendar& calendar);
+  // Moves keep the bucket caches valid (node-based maps); a copy would not.
+  Ledger(Ledger&&) = default;
+  Ledger& operator=(Ledger&&) = default;
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
   // The category → class map from a (reloaded) config; counters already kept stay as they are.
   void SetClasses(const v1::CityConfig& config);
 
-  // nullptr (no case yet) contributes nothing.
-  Contribution Of(const v1::Case* c);
+  // nullptr (no case yet) contributes nothing. `hint`: the keys the same case had before
+  // (its last contribution); a key whose name still matches is reused without a lookup.
+  Contribution Of(const v1::Case* c, const std::array<KeyId, kDims>* hint = nullptr);
   // Takes `before` out and puts `after` in.
   void Move(const Contribution& before, const Contribution& after);
   void Add(const Contribution& c) { Move({}, c); }
@@ -173,6 +179,14 @@ class Ledger {
   std::unordered_map<uint64_t, KeyId> district_class_;     // (district id, class id) → key
   std::unordered_map<uint64_t, DayBucket> days_;
   std::unordered_map<uint64_t, Counts> months_;
+  // Per KeyId, the day and month bucket it touched last (most events touch today's): found
+  // again without hashing. Node-based maps never move their elements, and none is erased.
+  struct LastBucket {
+    int64_t day = INT64_MIN, month = INT64_MIN;
+    DayBucket* day_bucket = nullptr;
+    Counts* month_counts = nullptr;
+  };
+  std::vector<LastBucket> last_bucket_;  // by KeyId
   std::vector<Counts> totals_;  // by KeyId
   std::vector<uint64_t> dirty_;
   int64_t first_day_ = 0, last_day_ = -1;

@@ -1,0 +1,86 @@
+#pragma once
+// RequestTable: the request ids the machine remembers, for the idempotency rule (a retry with
+// the same request_id gets the first result; a different command under it is refused), each
+// for a time window, forgotten oldest first.
+//
+// Built for the shard's hot path, where every command looks its id up and most add one: one
+// open-addressing array of fixed-size slots (linear probing, backward-shift deletion, no
+// tombstones), the ids' bytes in a first-in-first-out ring of 64 KiB chunks (ids are
+// forgotten in the order they were added, so the oldest chunk goes when its last id does), and
+// a FIFO of (instant, ring offset) for forgetting. No allocation per id; ids are compared in
+// full, so no two ids are ever confused, whatever their hashes. An id may be at most 64 KiB
+// (the intake allows 128 bytes).
+//
+// Not thread-safe (owned by the shard, like the rest of the machine).
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/clock.h"
+
+namespace casebus::core {
+
+class RequestTable {
+ public:
+  // What a retry with the same request_id gets back (see CaseMachine::Remember).
+  struct Entry {
+    uint64_t payload_hash = 0;
+    uint64_t case_id = 0;
+    uint64_t work_order_case = 0;  // 0: no work order
+    uint32_t work_order_n = 0;
+    int32_t department = -1;       // the machine's department index; -1: none
+    bool merged = false;
+  };
+
+  RequestTable();
+
+  // The entry remembered for `id`, or nullptr. The pointer is valid until the next Put or
+  // Forget.
+  const Entry* Find(std::string_view id) const;
+  // Remembers `id` (added at `at`) with `entry`; an id already remembered keeps its place in
+  // the forgetting order and takes the new entry.
+  void Put(std::string_view id, Millis at, const Entry& entry);
+  // Forgets every id added before `before`.
+  void ForgetBefore(Millis before);
+  size_t size() const { return size_; }
+  // Bytes held (slots, id bytes, the forgetting order): memory accounting.
+  size_t bytes() const;
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;    // 0: empty (a real hash of 0 is stored as 1)
+    uint64_t offset = 0;  // where the id's bytes start in the ring (absolute)
+    uint32_t length = 0;
+    Entry entry;
+  };
+  struct Added {
+    Millis at;
+    uint64_t offset;  // the id's ring offset: finds its slot again
+    uint64_t hash;
+  };
+  static uint64_t Hash(std::string_view id);
+  std::string_view IdAt(const Slot& s) const;
+  size_t IndexOf(uint64_t hash) const { return static_cast<size_t>(hash) & (slots_.size() - 1); }
+  // The slot holding `id` (hash h), or the empty slot where it would go.
+  size_t Probe(std::string_view id, uint64_t h) const;
+  void Grow();
+  void Erase(size_t index);
+  static constexpr uint64_t kChunk = 64 * 1024;
+  // Copies id to the ring's end (never across two chunks); returns its absolute offset.
+  uint64_t AppendBytes(std::string_view id);
+  void DropChunksBefore(uint64_t offset);
+
+  std::vector<Slot> slots_;  // size is a power of two, at most 5/8 full (short probes)
+  size_t size_ = 0;
+  // Chunk i holds absolute offsets [(first_chunk_ + i) * kChunk, +kChunk).
+  std::deque<std::unique_ptr<char[]>> chunks_;
+  uint64_t first_chunk_ = 0;
+  uint64_t end_ = 0;  // the next free absolute offset
+  std::deque<Added> order_;
+};
+
+}  // namespace casebus::core

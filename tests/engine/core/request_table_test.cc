@@ -1,0 +1,111 @@
+// RequestTable against a plain std::unordered_map model: random puts, lookups and forgetting
+// across growth, chunk boundaries and long ids.
+
+#include "engine/core/request_table.h"
+
+#include <map>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include <gtest/gtest.h>
+
+namespace casebus::core {
+namespace {
+
+RequestTable::Entry EntryFor(uint64_t n) {
+  RequestTable::Entry e;
+  e.payload_hash = n * 7919;
+  e.case_id = n;
+  e.work_order_case = n % 3 == 0 ? n : 0;
+  e.work_order_n = static_cast<uint32_t>(n % 5);
+  e.department = static_cast<int32_t>(n % 11) - 1;
+  e.merged = n % 13 == 0;
+  return e;
+}
+
+void ExpectSame(const RequestTable::Entry* got, const RequestTable::Entry& want, const std::string& id) {
+  ASSERT_NE(got, nullptr) << id;
+  EXPECT_EQ(got->payload_hash, want.payload_hash) << id;
+  EXPECT_EQ(got->case_id, want.case_id) << id;
+  EXPECT_EQ(got->work_order_case, want.work_order_case) << id;
+  EXPECT_EQ(got->work_order_n, want.work_order_n) << id;
+  EXPECT_EQ(got->department, want.department) << id;
+  EXPECT_EQ(got->merged, want.merged) << id;
+}
+
+TEST(RequestTableTest, FindsWhatWasPutAndNothingElse) {
+  RequestTable t;
+  EXPECT_EQ(t.Find("a"), nullptr);
+  t.Put("a", 1, EntryFor(1));
+  t.Put("ab", 1, EntryFor(2));
+  t.Put("", 1, EntryFor(3));  // the machine never remembers "", but the table copes
+  ExpectSame(t.Find("a"), EntryFor(1), "a");
+  ExpectSame(t.Find("ab"), EntryFor(2), "ab");
+  ExpectSame(t.Find(""), EntryFor(3), "");
+  EXPECT_EQ(t.Find("b"), nullptr);
+  EXPECT_EQ(t.Find("a "), nullptr);
+  EXPECT_EQ(t.size(), 3u);
+}
+
+TEST(RequestTableTest, PutAgainReplacesTheEntryAndKeepsTheIdsPlace) {
+  RequestTable t;
+  t.Put("x", 10, EntryFor(1));
+  t.Put("y", 20, EntryFor(2));
+  t.Put("x", 30, EntryFor(9));  // not a new id: keeps its place (added at 10)
+  ExpectSame(t.Find("x"), EntryFor(9), "x");
+  EXPECT_EQ(t.size(), 2u);
+  t.ForgetBefore(15);
+  EXPECT_EQ(t.Find("x"), nullptr);
+  ExpectSame(t.Find("y"), EntryFor(2), "y");
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
+  std::mt19937_64 rng(20261127);
+  RequestTable t;
+  std::unordered_map<std::string, std::pair<Millis, RequestTable::Entry>> model;
+  std::multimap<Millis, std::string> order;
+  Millis now = 0;
+  Millis forgotten_before = 0;
+  for (uint64_t n = 1; n <= 300'000; ++n) {
+    now += static_cast<Millis>(rng() % 3);
+    // Ids of varied length, some long (near the intake's 128-byte limit), some repeated.
+    std::string id = "r" + std::to_string(rng() % 400'000);
+    if (n % 97 == 0) id += std::string(100 + rng() % 28, 'x');
+    auto it = model.find(id);
+    if (it == model.end()) {
+      model[id] = {now, EntryFor(n)};
+      order.emplace(now, id);
+    } else {
+      it->second.second = EntryFor(n);
+    }
+    t.Put(id, now, EntryFor(n));
+    if (n % 1000 == 0) {
+      forgotten_before = now - 500;
+      t.ForgetBefore(forgotten_before);
+      while (!order.empty() && order.begin()->first < forgotten_before) {
+        model.erase(order.begin()->second);
+        order.erase(order.begin());
+      }
+      ASSERT_EQ(t.size(), model.size()) << "after " << n;
+    }
+    if (n % 10'000 == 0) {
+      for (const auto& [mid, v] : model) ExpectSame(t.Find(mid), v.second, mid);
+      for (int k = 0; k < 1000; ++k) {
+        const std::string other = "r" + std::to_string(rng() % 400'000);
+        const RequestTable::Entry* got = t.Find(other);
+        EXPECT_EQ(got != nullptr, model.count(other) == 1) << other;
+      }
+    }
+  }
+  // Forgetting everything leaves an empty table that still works.
+  t.ForgetBefore(now + 1);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.Find(order.empty() ? "r1" : order.begin()->second), nullptr);
+  t.Put("again", now + 2, EntryFor(5));
+  ExpectSame(t.Find("again"), EntryFor(5), "again");
+}
+
+}  // namespace
+}  // namespace casebus::core
