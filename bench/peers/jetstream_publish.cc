@@ -135,7 +135,7 @@ void RunPublisher(const Options& o, const v1::CityConfig& cfg, int id, Counts& c
   options.PublishAsync.AckHandler = OnAck;
   options.PublishAsync.AckHandlerClosure = &counts;
   JetStream js = Context(nc.get(), &options);
-  Generator gen(cfg, o.seed, id, {}, o.clients);
+  Generator gen(cfg, o.seed, id, {}, o.publishers);
   CasePlan plan = gen.NextCase();
   size_t step = 0;
   // Synthetic case ids, distinct per publisher: the bus does no state, so nothing assigns them.
