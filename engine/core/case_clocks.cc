@@ -127,8 +127,9 @@ std::array<std::optional<TimerKey>, 4> CaseMachine::NextKeys(const v1::Case& c) 
 }
 
 void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
-  const v1::Case* prior = Find(e.case_id());
-  const Ledger::Contribution counted = ledger_.Of(prior);
+  Stored* prior_stored = cases_.find(e.case_id());
+  const v1::Case* prior = prior_stored ? &prior_stored->fields : nullptr;
+  const Ledger::Contribution counted = ledger_.Of(prior, prior_stored ? &prior_stored->ledger_keys : nullptr);
   const bool supervision_before = prior && prior->supervision_open();
   const int state_before = prior ? static_cast<int>(prior->state()) : -1;
   struct StateCount {  // moves the case between the per-state counts once it is applied
@@ -146,17 +147,23 @@ void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   if (e.type() == v1::EV_ESCALATED) ++escalations_;
   if (!HasClocks(e) && e.type() != v1::EV_ESCALATED && e.type() != v1::EV_OVERDUE) {
     Apply(e);  // clocks unchanged, so are the case's timers
-    const v1::Case* now_case = Find(e.case_id());
-    ledger_.Move(counted, ledger_.Of(now_case));
+    Stored& now_stored = cases_.at(e.case_id());
+    const v1::Case* now_case = &now_stored.fields;
+    const Ledger::Contribution after = ledger_.Of(now_case, &counted.keys);
+    now_stored.ledger_keys = after.keys;
+    ledger_.Move(counted, after);
     supervisions_open_ += (now_case->supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);
     return;
   }
   std::array<std::optional<TimerKey>, 4> before;
   if (const v1::Case* c = Find(e.case_id())) before = NextKeys(*c);
   Apply(e);
-  const v1::Case& updated = cases_.at(e.case_id()).fields;
+  Stored& updated_stored = cases_.at(e.case_id());
+  const v1::Case& updated = updated_stored.fields;
   const auto after = NextKeys(updated);
-  ledger_.Move(counted, ledger_.Of(&updated));
+  const Ledger::Contribution contribution = ledger_.Of(&updated, &counted.keys);
+  updated_stored.ledger_keys = contribution.keys;
+  ledger_.Move(counted, contribution);
   supervisions_open_ += (updated.supervision_open() ? 1 : 0) - (supervision_before ? 1 : 0);
   for (int i = 0; i < 4; ++i) {
     if (before[i] == after[i]) continue;

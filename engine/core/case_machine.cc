@@ -48,6 +48,51 @@ v1::CaseEvent NewEvent(v1::EventType type, const v1::Case& c, Millis now, const 
 
 }  // namespace
 
+namespace {
+// The byte ranges of a serialized CaseEvent's top-level fields other than reported (14) and
+// the three stage clocks (28–30), adjacent ranges joined. False when the bytes are not
+// well-formed protobuf wire format or have more pieces than `out` holds.
+bool KeptFields(std::string_view b, std::array<std::pair<size_t, size_t>, 64>& out, size_t& n) {
+  n = 0;
+  size_t p = 0;
+  auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= b.size()) return false;
+      const auto byte = static_cast<uint8_t>(b[p++]);
+      v |= uint64_t{byte & 0x7fu} << shift;
+      if (byte < 0x80) return true;
+    }
+    return false;
+  };
+  while (p < b.size()) {
+    const size_t start = p;
+    uint64_t tag = 0, len = 0;
+    if (!varint(tag)) return false;
+    switch (tag & 7) {
+      case 0: if (!varint(len)) return false; break;
+      case 1: p += 8; break;
+      case 2:
+        if (!varint(len) || len > b.size() - std::min(p, b.size())) return false;
+        p += len;
+        break;
+      case 5: p += 4; break;
+      default: return false;
+    }
+    if (p > b.size()) return false;
+    const uint64_t field = tag >> 3;
+    if (field == 14 || (field >= 28 && field <= 30)) continue;
+    if (n > 0 && out[n - 1].second == start) {
+      out[n - 1].second = p;
+    } else {
+      if (n == out.size()) return false;
+      out[n++] = {start, p};
+    }
+  }
+  return true;
+}
+}  // namespace
+
 uint64_t PayloadHash(std::string_view bytes) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char ch : bytes) h = (h ^ ch) * 1099511628211ull;
@@ -180,18 +225,19 @@ CaseMachine::Stored& CaseMachine::CaseTable::operator[](uint64_t id) {
 
 void CaseMachine::AppendHistory(std::string& history, const v1::CaseEvent& e) {
   // The report's fields live on the case, and the clocks are the case's own fields: the
-  // history keeps what people read.
-  const bool trim = e.has_reported() || e.has_accept_clock() || e.has_handle_clock() ||
-                    e.has_verify_clock();
-  v1::CaseEvent trimmed;
-  if (trim) {
-    trimmed = e;
-    trimmed.clear_reported();
-    trimmed.clear_accept_clock();
-    trimmed.clear_handle_clock();
-    trimmed.clear_verify_clock();
+  // history keeps what people read. The event is serialized once and those top-level fields
+  // are left out at the wire level (copying the event to clear them cost more than all the
+  // rest of the history).
+  static thread_local std::string full;
+  full.clear();
+  e.AppendToString(&full);
+  std::array<std::pair<size_t, size_t>, 64> kept;  // [begin, end) byte ranges of `full`
+  size_t ranges = 0, kept_bytes = 0;
+  if (!KeptFields(full, kept, ranges)) {  // cannot happen for bytes protobuf just wrote
+    kept[0] = {0, full.size()};
+    ranges = 1;
   }
-  const v1::CaseEvent& h = trim ? trimmed : e;
+  for (size_t i = 0; i < ranges; ++i) kept_bytes += kept[i].second - kept[i].first;
   constexpr uint32_t kTag = (34u << 3) | 2u;  // Case.history, length-delimited
   auto varint = [&history](uint64_t v) {
     while (v >= 0x80) {
@@ -201,8 +247,8 @@ void CaseMachine::AppendHistory(std::string& history, const v1::CaseEvent& e) {
     history.push_back(static_cast<char>(v));
   };
   varint(kTag);
-  varint(h.ByteSizeLong());
-  h.AppendToString(&history);
+  varint(kept_bytes);
+  for (size_t i = 0; i < ranges; ++i) history.append(full, kept[i].first, kept[i].second - kept[i].first);
 }
 
 int32_t CaseMachine::DepartmentIndex(const std::string& id) {

@@ -107,6 +107,9 @@ class CaseMachine {
   struct Stored {
     v1::Case fields;
     std::string history;
+    // The ledger keys of the case's current contribution: the next event's lookups start
+    // from them (a key whose name is unchanged needs no hashing).
+    std::array<Ledger::KeyId, kDims> ledger_keys{};
   };
   // Every case, indexed by its id: ids are handed out in order from 1 (next_case_id_), so a
   // case is found by two array indexings, with no hashing and no node per case. Chunks never
