@@ -142,6 +142,9 @@ Ledger::Ledger(const v1::CityConfig& config, const WorkingCalendar& calendar)
 }
 
 void Ledger::SetClasses(const v1::CityConfig& config) {
+  // A reload may move categories between classes: from then on every event looks its class
+  // up again (the constructor's call is the first, not a reload).
+  classes_reloaded_ = classes_set_++ > 0;
   class_of_.clear();
   std::unordered_map<std::string, std::string> parent;
   for (const auto& c : config.categories()) parent[c.code()] = c.parent();
@@ -188,9 +191,6 @@ Ledger::Contribution Ledger::Of(const v1::Case* cp, const std::array<KeyId, kDim
   const std::string_view grid = c.place().grid();
   const std::string_view district = grid.substr(0, std::min<size_t>(6, grid.size()));
   const std::string_view street = grid.substr(0, std::min<size_t>(9, grid.size()));
-  auto cls = class_of_.find(c.category());
-  const std::string_view class_code = cls == class_of_.end() ? std::string_view(c.category())
-                                                             : std::string_view(cls->second);
   // The case's previous key for a dimension when its name is unchanged (a string compare),
   // else a lookup.
   auto key = [&](Dim dim, std::string_view name) {
@@ -205,9 +205,23 @@ Ledger::Contribution Ledger::Of(const v1::Case* cp, const std::array<KeyId, kDim
   const KeyId district_id = key(Dim::kDistrict, district);
   k.keys[static_cast<int>(Dim::kDistrict)] = district_id;
   k.keys[static_cast<int>(Dim::kStreet)] = key(Dim::kStreet, street);
-  k.keys[static_cast<int>(Dim::kCategory)] = key(Dim::kCategory, c.category());
-  const KeyId class_id = key(Dim::kClass, class_code);
-  k.keys[static_cast<int>(Dim::kClass)] = class_id;
+  const KeyId category_id = key(Dim::kCategory, c.category());
+  k.keys[static_cast<int>(Dim::kCategory)] = category_id;
+  // The class follows from the category: an unchanged category keeps its class key.
+  constexpr int kCl = static_cast<int>(Dim::kClass);
+  std::string_view class_code;
+  KeyId class_id;
+  if (hint && !classes_reloaded_ && category_id == (*hint)[static_cast<int>(Dim::kCategory)] &&
+      (*hint)[kCl] < names_.size() &&
+      dim_of_[(*hint)[kCl]] == Dim::kClass) {
+    class_id = (*hint)[kCl];
+    class_code = names_[class_id];
+  } else {
+    auto cls = class_of_.find(c.category());
+    class_code = cls == class_of_.end() ? std::string_view(c.category()) : std::string_view(cls->second);
+    class_id = key(Dim::kClass, class_code);
+  }
+  k.keys[kCl] = class_id;
   k.keys[static_cast<int>(Dim::kSource)] = key(Dim::kSource, SourceKey(c.source()));
   constexpr int kDc = static_cast<int>(Dim::kDistrictClass);
   if (hint && district_id == (*hint)[static_cast<int>(Dim::kDistrict)] &&

@@ -176,6 +176,8 @@ class Ledger {
   std::vector<Dim> dim_of_;         // by KeyId
   std::array<std::vector<KeyId>, kDims> keys_of_;
   std::unordered_map<std::string, std::string> class_of_;  // category code → class code
+  int classes_set_ = 0;            // SetClasses calls (the constructor's is the first)
+  bool classes_reloaded_ = false;  // SetClasses ran after construction: no class shortcut
   std::unordered_map<uint64_t, KeyId> district_class_;     // (district id, class id) → key
   std::unordered_map<uint64_t, DayBucket> days_;
   std::unordered_map<uint64_t, Counts> months_;

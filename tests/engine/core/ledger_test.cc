@@ -124,3 +124,50 @@ TEST_F(MachineTest, LedgerEqualsACountOfTheCasesAtEveryInstant) {
 
 }  // namespace
 }  // namespace casebus::core
+
+namespace casebus::core {
+namespace {
+
+// An event reuses the case's previous ledger keys (Of's hint) — but after a reload that moves
+// a category to another class, the next event counts the case under the new class, as a fresh
+// lookup would.
+TEST_F(MachineTest, LedgerClassFollowsAReloadedCategoryTreeAtTheNextEvent) {
+  v1::CityConfig cfg = machine_->config();
+  Ledger ledger(cfg, machine_->calendar());
+  v1::Case c;
+  c.set_id(1);
+  c.set_category("200101");  // 下水道堵塞, class 2001
+  c.mutable_place()->set_grid("320501001001001");
+  c.set_source(v1::INSPECTOR);
+  c.set_state(v1::REGISTERED);
+  c.set_reported_at_ms(Monday9());
+  c.set_registered_at_ms(Monday9());
+  const Ledger::Contribution first = ledger.Of(&c);
+  ledger.Add(first);
+  auto classes = [&ledger] {
+    std::map<std::string, int64_t> out;
+    for (const auto& [k, counts] : ledger.Totals(Dim::kClass)) out[k] = counts[kRegistered];
+    return out;
+  };
+  EXPECT_EQ(classes(), (std::map<std::string, int64_t>{{"2001", 1}}));
+
+  // Unchanged config: the hint keeps every key, the case stays where it was.
+  c.set_department("drainage");
+  c.set_state(v1::DISPATCHED);
+  const Ledger::Contribution second = ledger.Of(&c, &first.keys);
+  EXPECT_EQ(second.keys[static_cast<int>(Dim::kClass)], first.keys[static_cast<int>(Dim::kClass)]);
+  ledger.Move(first, second);
+  EXPECT_EQ(classes(), (std::map<std::string, int64_t>{{"2001", 1}}));
+
+  // Reload: 200101 now sits under 3001.
+  for (auto& k : *cfg.mutable_categories())
+    if (k.code() == "200101") k.set_parent("3001");
+  ledger.SetClasses(cfg);
+  c.set_state(v1::ACCEPTED);
+  const Ledger::Contribution third = ledger.Of(&c, &second.keys);
+  ledger.Move(second, third);
+  EXPECT_EQ(classes(), (std::map<std::string, int64_t>{{"3001", 1}}));
+}
+
+}  // namespace
+}  // namespace casebus::core
