@@ -3,8 +3,14 @@
 # to bench/RESULTS.md with the machine and the command. Usage: bench/run.sh [--runs N]
 # (bench/run.sh timers [--runs N]: the escalation timer benchmark, below)
 # (bench/run.sh ledger [--runs N]: ledger query latency at 1M and 10M cases of history, below)
+# (bench/run.sh compare [--runs N] [--seconds N] [--quick] [--smoke]: the whole comparison with
+#  the peers, bench/compare.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "compare" ]; then
+  shift
+  exec bench/compare.sh "$@"
+fi
 BUILD=${CASEBUS_BUILD_DIR:-build}
 
 # The code measured is what was checked out when the run began (runs can take an hour).
