@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "casebus/v1/work_order.pb.h"
+#include "bench/bench_util.h"
 #include "engine/base/audit_chain.h"
 #include "engine/config/loader.h"
 #include "engine/config/time_zone.h"
@@ -179,12 +180,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto loaded = config::LoadCityConfigFile(config);
-  if (!loaded) {
-    std::fprintf(stderr, "%s\n", loaded.error().message().c_str());
-    return 1;
-  }
-  std::shared_ptr<const v1::CityConfig> cfg = std::move(*loaded);
+  const auto cfg = bench::LoadCityOrExit(config, "apply_bench");
   std::printf("apply_bench: %llu commands, %d cases in flight, clock +1 ms per %d commands; CPU time of the thread\n",
               static_cast<unsigned long long>(commands), window, batch);
   std::vector<double> apply, replay;

@@ -32,6 +32,7 @@
 #include <zmq.hpp>
 
 #include "bench/deviations.h"
+#include "bench/bench_util.h"
 #include "bench/scratch_server.h"
 #include "bench/workload/workload.h"
 #include "casebus/v1/command.pb.h"
@@ -223,11 +224,7 @@ void Client::OnReply(const zmq::message_t& msg, Nanos arrival) {
 
 ClientResult Client::Run(const std::string& endpoint) {
   zmq::context_t ctx(1);
-  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
-  sock.set(zmq::sockopt::linger, 0);
-  sock.set(zmq::sockopt::sndhwm, 0);
-  sock.set(zmq::sockopt::rcvhwm, 0);
-  sock.connect(endpoint);
+  zmq::socket_t sock = bench::LoadDealer(ctx, endpoint);
   const int fd = sock.get(zmq::sockopt::fd);
   uint64_t next = 0;  // the next frame of the schedule
   zmq::message_t msg;
@@ -389,11 +386,7 @@ int main(int argc, char** argv) {
   }
   if (o.seconds < 1 || o.warmup < 0 || o.runs < 1 || o.clients < 1 || o.frame < 1 || o.open < 1)
     return Usage();
-  auto cfg = config::LoadCityConfigFile(o.config);
-  if (!cfg) {
-    std::fprintf(stderr, "%s\n", cfg.error().message().c_str());
-    return 1;
-  }
+  const auto city = bench::LoadCityOrExit(o.config, "e2e_latency");
   std::printf(
       "e2e_latency: open loop, %d clients (DEALER, a thread each), %d command(s)/frame, "
       "≥%d open cases/client, %s, %d s measured after %d s warm-up, %d run(s) per rate\n",
@@ -403,12 +396,12 @@ int main(int argc, char** argv) {
       "workload: bench/workload, seed %llu, %.2f commands per case on average; latency = "
       "reply arrival − intended send time\n",
       static_cast<unsigned long long>(o.seed),
-      bench::Generator(**cfg, o.seed, 0).MeanStepsPerCase());
+      bench::Generator(*city, o.seed, 0).MeanStepsPerCase());
   std::vector<RunResult> medians;
   for (double rate : o.rates) {
     std::vector<double> acked, p50, p99, p999, max;
     for (int run = 1; run <= o.runs; ++run) {
-      RunResult r = OneRun(o, **cfg, rate, run);
+      RunResult r = OneRun(o, *city, rate, run);
       acked.push_back(r.acked), p50.push_back(r.p50), p99.push_back(r.p99);
       p999.push_back(r.p999), max.push_back(r.max);
     }

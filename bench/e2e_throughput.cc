@@ -22,6 +22,7 @@
 #include <zmq_addon.hpp>
 
 #include "bench/deviations.h"
+#include "bench/bench_util.h"
 #include "bench/scratch_server.h"
 #include "bench/workload/workload.h"
 #include "casebus/v1/command.pb.h"
@@ -54,11 +55,7 @@ struct Counters {
 void RunClient(const Options& o, const v1::CityConfig& cfg, const std::string& endpoint, int id,
                std::atomic<bool>& stop, Counters& counts) {
   zmq::context_t ctx(1);
-  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
-  sock.set(zmq::sockopt::linger, 0);
-  sock.set(zmq::sockopt::sndhwm, 0);
-  sock.set(zmq::sockopt::rcvhwm, 0);
-  sock.connect(endpoint);
+  zmq::socket_t sock = bench::LoadDealer(ctx, endpoint);
   bench::Generator workload(cfg, o.seed, id, {}, o.clients);
   // `window` frames in flight; each frame carries `frame` cases' next steps.
   std::vector<std::vector<CaseWalk>> frames(o.window, std::vector<CaseWalk>(o.frame));
@@ -187,20 +184,16 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto cfg = config::LoadCityConfigFile(o.config);
-  if (!cfg) {
-    std::fprintf(stderr, "%s\n", cfg.error().message().c_str());
-    return 1;
-  }
+  const auto city = bench::LoadCityOrExit(o.config, "e2e_throughput");
   std::printf(
       "e2e_throughput: %d clients × %d frames in flight × %d command(s)/frame, %s, %d s per run\n",
       o.clients, o.window, o.frame, o.sync ? "sync=true (fsync per group commit)" : "sync=false",
       o.seconds);
   std::printf("workload: bench/workload, seed %llu, %.2f commands per case on average\n",
               static_cast<unsigned long long>(o.seed),
-              bench::Generator(**cfg, o.seed, 0).MeanStepsPerCase());
+              bench::Generator(*city, o.seed, 0).MeanStepsPerCase());
   std::vector<double> rates;
-  for (int r = 1; r <= o.runs; ++r) rates.push_back(OneRun(o, **cfg, r));
+  for (int r = 1; r <= o.runs; ++r) rates.push_back(OneRun(o, *city, r));
   std::sort(rates.begin(), rates.end());
   std::printf("median: %.0f commands/s (min %.0f, max %.0f, n=%zu)\n", rates[rates.size() / 2],
               rates.front(), rates.back(), rates.size());

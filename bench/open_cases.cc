@@ -1,4 +1,5 @@
 #include "bench/open_cases.h"
+#include "bench/bench_util.h"
 
 #include <unistd.h>
 
@@ -22,19 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using Steady = std::chrono::steady_clock;
 
-int64_t RssBytes() {
-  std::ifstream f("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  f >> size >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-int64_t MemAvailableBytes() {
-  std::ifstream f("/proc/meminfo");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("MemAvailable:", 0) == 0) return std::atoll(line.c_str() + 13) * 1024;
-  return 0;
-}
 
 uint64_t DirBytes(const fs::path& dir) {
   uint64_t total = 0;

@@ -37,6 +37,7 @@
 #include <zmq.hpp>
 
 #include "bench/open_cases.h"
+#include "bench/bench_util.h"
 #include "casebus/v1/command.pb.h"
 #include "engine/config/loader.h"
 #include "tests/integration/server_process.h"
@@ -447,11 +448,7 @@ int main(int argc, char** argv) {
                  "[--reserve-gib 3] [--timeout 1800] [--dir DIR] [--config FILE]\n");
     return 2;
   }
-  auto cfg = config::LoadCityConfigFile(o.config);
-  if (!cfg) {
-    std::fprintf(stderr, "%s\n", cfg.error().message().c_str());
-    return 1;
-  }
+  const auto cfg = bench::LoadCityOrExit(o.config, "restart_bench");
   std::printf(
       "restart_bench: `casebus serve --no-dispatch` (sync on) restarted over N open cases "
       "(reported, registered, dispatched; work orders in the outbox) of the sample city; "
@@ -461,9 +458,9 @@ int main(int argc, char** argv) {
   // Only sizes well above the pilot's need its estimate (smaller ones are as cheap as it).
   Pilot pilot;
   if (std::any_of(o.sizes.begin(), o.sizes.end(), [](uint64_t n) { return n > 2 * kPilot; }))
-    pilot = MeasurePilot(o, *cfg);
+    pilot = MeasurePilot(o, cfg);
   std::vector<SizeResult> sizes;
-  for (uint64_t n : o.sizes) sizes.push_back(MeasureSize(o, *cfg, pilot, n));
+  for (uint64_t n : o.sizes) sizes.push_back(MeasureSize(o, cfg, pilot, n));
   PrintTable(o, pilot, sizes);
   return 0;
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "tests/integration/server_process.h"
 
 namespace casebus::bench {
@@ -54,5 +56,16 @@ class ScratchServer {
   std::unique_ptr<casebus::testing::ServerProcess> process_;
   bool keep_dir_ = false;
 };
+
+// A load generator's DEALER to the server: no linger, unbounded send and receive queues (the
+// client paces itself; a high-water mark would drop or block silently).
+inline zmq::socket_t LoadDealer(zmq::context_t& ctx, const std::string& endpoint) {
+  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.set(zmq::sockopt::sndhwm, 0);
+  sock.set(zmq::sockopt::rcvhwm, 0);
+  sock.connect(endpoint);
+  return sock;
+}
 
 }  // namespace casebus::bench

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "engine/config/loader.h"
+#include "bench/bench_util.h"
 #include "engine/config/time_zone.h"
 #include "engine/core/case_machine.h"
 #include "engine/core/stage_clock.h"
@@ -79,22 +80,8 @@ struct SizeResult {
   RunResult run[kMaxRuns];
 };
 
-int64_t RssBytes() {
-  std::ifstream f("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  f >> size >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-int64_t MemAvailableBytes() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return 0;
-}
+using bench::MemAvailableBytes;
+using bench::RssBytes;
 
 double ThreadCpuNs() {
   timespec ts;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench/peers/sample_stats.h"
+#include "bench/bench_util.h"
 #include "bench/workload/workload.h"
 #include "engine/config/loader.h"
 
@@ -251,15 +252,14 @@ Options ParseOptions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Options o = ParseOptions(argc, argv);
-  auto cfg = config::LoadCityConfigFile(o.config);
-  if (!cfg) Die(cfg.error().message());
+  const auto city = bench::LoadCityOrExit(o.config, "jetstream_publish");
   std::printf(
       "jetstream_publish: %d publishers (1 connection each), js_PublishAsync with "
       "MaxPending %d, stream %s (file storage, 1 replica) at %s, %d s per run after "
       "%d s warm-up\n",
       o.publishers, o.max_pending, o.stream.c_str(), o.url.c_str(), o.seconds, o.warmup);
   std::vector<double> rates;
-  for (int r = 1; r <= o.runs; ++r) rates.push_back(OneRun(o, **cfg, r));
+  for (int r = 1; r <= o.runs; ++r) rates.push_back(OneRun(o, *city, r));
   std::printf("median: %.0f commands/s acked (min %.0f, max %.0f, n=%zu) — %s\n", Median(rates),
               *std::min_element(rates.begin(), rates.end()),
               *std::max_element(rates.begin(), rates.end()), rates.size(), kDurabilityNote);

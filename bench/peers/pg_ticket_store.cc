@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench/peers/sample_stats.h"
+#include "bench/bench_util.h"
 #include "bench/peers/ticket_schema.h"
 #include "bench/peers/ticket_store.h"
 #include "bench/workload/workload.h"
@@ -296,8 +297,7 @@ Options ParseOptions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Options o = ParseOptions(argc, argv);
-  auto cfg = config::LoadCityConfigFile(o.config);
-  if (!cfg) Die(cfg.error().message());
+  const auto city = bench::LoadCityOrExit(o.config, "pg_ticket_store");
   auto admin = PgConnection::Open(o.conninfo);
   if (!admin) Die(admin.error().ToString());
   auto settings = admin->Scalar(
@@ -308,8 +308,8 @@ int main(int argc, char** argv) {
   if (!settings) Die(settings.error().ToString());
   std::printf("server: %s\n", settings->c_str());
   if (o.closure)
-    ClosureMode(o, **cfg, *admin);
+    ClosureMode(o, *city, *admin);
   else
-    LifecycleMode(o, **cfg, *admin);
+    LifecycleMode(o, *city, *admin);
   return 0;
 }
