@@ -192,6 +192,11 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(res.refused), static_cast<unsigned long long>(res.merged),
                 static_cast<double>(res.journal_bytes) / static_cast<double>(res.commands));
     std::fflush(stdout);
+    if (res.refused > 0) {  // the workload only sends legal commands
+      std::fprintf(stderr, "apply_bench: run %d: %llu commands refused\n", r,
+                   static_cast<unsigned long long>(res.refused));
+      return 1;
+    }
     apply.push_back(res.apply_ns);
     replay.push_back(res.replay_ns);
   }

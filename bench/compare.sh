@@ -63,7 +63,7 @@ for t in e2e_throughput e2e_latency ledger_query_bench restart_bench apply_bench
   [[ -x $BIN/$t ]] || missing+=("$t")
 done
 if ((${#missing[@]})); then
-  echo "$0: build first: ninja -C $BUILD ${missing[*]} (deploy/run.sh bench compare builds them)" >&2
+  echo "$0: build first: ninja -C $BUILD bench_targets (deploy/run.sh bench compare builds them); missing: ${missing[*]}" >&2
   exit 1
 fi
 command -v nats-server >/dev/null || { echo "$0: nats-server not found (apt-get install nats-server)" >&2; exit 1; }

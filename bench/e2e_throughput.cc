@@ -49,6 +49,7 @@ struct CaseWalk {
 
 struct Counters {
   std::atomic<uint64_t> ok{0}, busy{0};
+  std::atomic<bool> failed{false};  // a frame refused whole: the run's figure means nothing
   bench::Deviations deviations;
 };
 
@@ -110,6 +111,7 @@ void RunClient(const Options& o, const v1::CityConfig& cfg, const std::string& e
       if (reply.results_size() == 0) {  // refused whole (size, parse, version): a bench error
         std::fprintf(stderr, "client %d: a frame was refused whole: %s\n", id,
                      reply.error().message().c_str());
+        counts.failed.store(true);
         return;
       }
       auto it = in_flight.find(reply.results(0).request_id());
@@ -123,6 +125,8 @@ void RunClient(const Options& o, const v1::CityConfig& cfg, const std::string& e
   }
 }
 
+// The rate, or a negative number when the run failed (nothing acknowledged, a command refused
+// or a frame refused whole: the workload only sends legal commands).
 double OneRun(const Options& o, const v1::CityConfig& cfg, int run) {
   auto server = bench::ScratchServer::Start(o.binary, o.config, o.sync);
   if (!server) std::exit(1);
@@ -146,6 +150,13 @@ double OneRun(const Options& o, const v1::CityConfig& cfg, int run) {
               static_cast<unsigned long long>(counts.deviations.refused()));
   std::fflush(stdout);
   counts.deviations.Print(("run " + std::to_string(run)).c_str());
+  if (ok1 == ok0 || counts.deviations.refused() > 0 || counts.failed.load()) {
+    std::fprintf(stderr, "e2e_throughput: run %d failed: %s\n", run,
+                 counts.failed.load() ? "a frame was refused whole"
+                 : ok1 == ok0         ? "no command was acknowledged"
+                                      : "commands were refused (see above)");
+    return -1;
+  }
   return rate;
 }
 
@@ -193,7 +204,11 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(o.seed),
               bench::Generator(*city, o.seed, 0).MeanStepsPerCase());
   std::vector<double> rates;
-  for (int r = 1; r <= o.runs; ++r) rates.push_back(OneRun(o, *city, r));
+  for (int r = 1; r <= o.runs; ++r) {
+    const double rate = OneRun(o, *city, r);
+    if (rate < 0) return 1;
+    rates.push_back(rate);
+  }
   std::sort(rates.begin(), rates.end());
   std::printf("median: %.0f commands/s (min %.0f, max %.0f, n=%zu)\n", rates[rates.size() / 2],
               rates.front(), rates.back(), rates.size());

@@ -41,7 +41,7 @@ if [ "${1:-}" = "timers" ]; then
   RUNS=5
   [ "${2:-}" = "--runs" ] && RUNS=$3
   BIN=$BUILD/bin/timer_bench
-  [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD timer_bench" >&2; exit 1; }
+  [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD bench_targets (or deploy/run.sh bench timers)" >&2; exit 1; }
   out=$(mktemp)
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   for args in "--cases 1000000,2000000,4000000" "--cases 1000000 --active 20000"; do
@@ -63,7 +63,7 @@ if [ "${1:-}" = "ledger" ]; then
   RUNS=3
   [ "${2:-}" = "--runs" ] && RUNS=$3
   BIN=$BUILD/bin/ledger_query_bench
-  [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD ledger_query_bench" >&2; exit 1; }
+  [ -x "$BIN" ] || { echo "build first: ninja -C $BUILD bench_targets (or deploy/run.sh bench ledger)" >&2; exit 1; }
   out=$(mktemp)
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "\$ $BIN --runs $RUNS --cases 1000000,10000000" | tee -a "$out"
@@ -78,7 +78,7 @@ fi
 RUNS=5
 [ "${1:-}" = "--runs" ] && RUNS=$2
 BIN=$BUILD/bin/e2e_throughput
-[ -x "$BIN" ] || { echo "build first: deploy/run.sh build" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "build first: ninja -C $BUILD bench_targets (or deploy/run.sh bench)" >&2; exit 1; }
 
 out=$(mktemp)
 run() {

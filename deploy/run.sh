@@ -69,6 +69,9 @@ case "$cmd" in
   bench)
     PACKAGES+=("${BENCH_PACKAGES[@]}")
     install_missing; build
+    log "building the benchmarks (ninja bench_targets)"
+    ninja -C "$BUILD" -j2 bench_targets | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+    test "${PIPESTATUS[0]}" -eq 0
     exec "$ROOT/bench/run.sh" "$@"
     ;;
   sanitize)
