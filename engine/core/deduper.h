@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "casebus/v1/case.pb.h"
@@ -49,8 +49,9 @@ class Deduper {
   double radius_m_;
   Millis window_ms_;
   double lat_step_, lon_step_;  // degrees per cell; a cell is at least radius wide
-  std::unordered_map<uint64_t, std::vector<uint64_t>> by_cell_;  // coordinates known
-  std::unordered_map<uint64_t, std::vector<uint64_t>> by_grid_;  // every case
+  // Open addressing (one probe into a flat array per lookup; a report looks up 9 cells).
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> by_cell_;  // coordinates known
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> by_grid_;  // every case
 };
 
 bool IsOpen(v1::CaseState s);

@@ -7,7 +7,7 @@
 // the CaseMachine (shard thread). A tick pops only what is due, so its cost grows with what
 // fires, not with the number of open cases; each case holds at most one entry per stage.
 
-#include <set>
+#include <absl/container/btree_set.h>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -56,7 +56,9 @@ class TimerQueue {
   std::vector<TimerKey> All() const { return {keys_.begin(), keys_.end()}; }
 
  private:
-  std::set<TimerKey> keys_;
+  // A B-tree: a few cache lines per lookup instead of a node per key (std::set), which the
+  // insert and erase of every clock change paid for.
+  absl::btree_set<TimerKey> keys_;
 };
 
 }  // namespace casebus::core
