@@ -65,9 +65,10 @@ uint64_t Deduper::GridKey(std::string_view category, std::string_view grid) {
 
 void Deduper::Add(const v1::Case& c, Millis now,
                   const std::function<const v1::Case*(uint64_t)>& lookup) {
-  auto add = [&](std::vector<uint64_t>& ids) {
-    if (ids.size() >= 8 && (ids.size() & (ids.size() - 1)) == 0) Prune(ids, now, lookup);
-    ids.push_back(c.id());
+  auto add = [&](std::vector<Entry>& entries) {
+    if (entries.size() >= 8 && (entries.size() & (entries.size() - 1)) == 0)
+      Prune(entries, now, true, lookup);
+    entries.push_back({c.id(), c.reported_at_ms(), c.place().lat(), c.place().lon()});
   };
   // Every case is findable by grid (for reports without coordinates); those with
   // coordinates also by cell.
@@ -78,14 +79,13 @@ void Deduper::Add(const v1::Case& c, Millis now,
   }
 }
 
-void Deduper::Prune(std::vector<uint64_t>& ids, Millis now,
+void Deduper::Prune(std::vector<Entry>& entries, Millis now, bool finished_too,
                     const std::function<const v1::Case*(uint64_t)>& lookup) {
-  // Drop only what can never match again: gone, past the window, or finally out of the loop.
-  // A CLOSED case may be reopened, so it stays (and is skipped while closed).
-  std::erase_if(ids, [&](uint64_t id) {
-    const v1::Case* c = lookup(id);
-    return c == nullptr || c->reported_at_ms() < now - window_ms_ ||
-           (!IsOpen(c->state()) && c->state() != v1::CLOSED);
+  std::erase_if(entries, [&](const Entry& e) {
+    if (e.reported_at < now - window_ms_) return true;
+    if (!finished_too) return false;
+    const v1::Case* c = lookup(e.id);
+    return c == nullptr || (!IsOpen(c->state()) && c->state() != v1::CLOSED);
   });
 }
 
@@ -100,30 +100,34 @@ uint64_t Deduper::FindDuplicate(const v1::Case& report, Millis now,
   if (!report.place().has_coordinates()) {
     auto it = by_grid_.find(GridKey(report.category(), report.place().grid()));
     if (it == by_grid_.end()) return 0;
-    Prune(it->second, now, lookup);
-    for (uint64_t id : it->second) {
-      const v1::Case* c = lookup(id);
-      if (IsOpen(c->state()) && c->category() == report.category() &&
+    Prune(it->second, now, false, lookup);
+    for (const Entry& e : it->second) {
+      const v1::Case* c = lookup(e.id);
+      if (c && IsOpen(c->state()) && c->category() == report.category() &&
           c->place().grid() == report.place().grid())
-        consider(id, 0);
+        consider(e.id, 0);
     }
     return best;
   }
   if (radius_m_ <= 0) return 0;
-  auto [cy, cx] = Cell(report.place().lat(), report.place().lon());
+  const double lat = report.place().lat(), lon = report.place().lon();
+  // Latitude alone bounds the distance from below (a degree of latitude is the same length
+  // everywhere): entries farther north or south than the radius need no trigonometry.
+  const double max_dlat = radius_m_ / kMetresPerDegree * 1.0001;
+  auto [cy, cx] = Cell(lat, lon);
   for (int64_t dy = -1; dy <= 1; ++dy) {
     for (int64_t dx = -1; dx <= 1; ++dx) {
       auto it = by_cell_.find(CellKey(report.category(), cy + dy, cx + dx));
       if (it == by_cell_.end()) continue;
-      Prune(it->second, now, lookup);
-      for (uint64_t id : it->second) {
-        const v1::Case* c = lookup(id);
-        if (!IsOpen(c->state()) || c->category() != report.category() ||
-            !c->place().has_coordinates())
-          continue;
-        double d = DistanceMetres(report.place().lat(), report.place().lon(), c->place().lat(),
-                                  c->place().lon());
-        if (d <= radius_m_) consider(id, d);
+      Prune(it->second, now, false, lookup);
+      for (const Entry& e : it->second) {
+        if (std::abs(e.lat - lat) > max_dlat) continue;
+        const double d = DistanceMetres(lat, lon, e.lat, e.lon);
+        if (d > radius_m_) continue;
+        const v1::Case* c = lookup(e.id);
+        if (c && IsOpen(c->state()) && c->category() == report.category() &&
+            c->place().has_coordinates())
+          consider(e.id, d);
       }
     }
   }

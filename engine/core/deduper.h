@@ -2,9 +2,12 @@
 // Deduper: finds the open case a new report duplicates — same category, within radius_m
 // (or the same unit grid when the report has no coordinates), reported within window_hours.
 //
-// Owned by the CaseMachine and used only on its shard thread. The index holds candidate ids
-// and is pruned lazily: ids of closed or old cases are dropped when a lookup meets them, so a
-// lookup costs in proportion to the open, recent cases of one category nearby.
+// Owned by the CaseMachine and used only on its shard thread. The index holds each candidate
+// with what never changes after its report (id, report time, coordinates), so a lookup scans
+// contiguous entries, drops those past the window without touching the case, and looks up only
+// the cases inside the radius (their state and category). Entries of finished cases are
+// dropped when a bucket doubles. A lookup costs in proportion to the recent reports of one
+// category nearby.
 
 #include <cstdint>
 #include <functional>
@@ -43,15 +46,22 @@ class Deduper {
   static uint64_t CellKey(std::string_view category, int64_t y, int64_t x);
   static uint64_t GridKey(std::string_view category, std::string_view grid);
   std::pair<int64_t, int64_t> Cell(double lat, double lon) const;
-  void Prune(std::vector<uint64_t>& ids, Millis now,
+  struct Entry {
+    uint64_t id;
+    Millis reported_at;
+    double lat, lon;  // meaningful in by_cell_ only
+  };
+  // Drops entries that can never match again: past the window (from the entry alone) and, when
+  // `finished_too`, cases gone or out of the loop (a lookup each; CLOSED stays: it may reopen).
+  void Prune(std::vector<Entry>& entries, Millis now, bool finished_too,
              const std::function<const v1::Case*(uint64_t)>& lookup);
 
   double radius_m_;
   Millis window_ms_;
   double lat_step_, lon_step_;  // degrees per cell; a cell is at least radius wide
   // Open addressing (one probe into a flat array per lookup; a report looks up 9 cells).
-  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> by_cell_;  // coordinates known
-  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> by_grid_;  // every case
+  absl::flat_hash_map<uint64_t, std::vector<Entry>> by_cell_;  // coordinates known
+  absl::flat_hash_map<uint64_t, std::vector<Entry>> by_grid_;  // every case
 };
 
 bool IsOpen(v1::CaseState s);
