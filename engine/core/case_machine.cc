@@ -184,6 +184,7 @@ Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
   calendar_ = WorkingCalendar(config_->calendar(), offsets_);
   ladder_ = EscalationLadder(*config_);
   ledger_.SetClasses(*config_);
+  limits_cache_.clear();
   categories_.clear();
   departments_.clear();
   grids_.clear();
@@ -258,6 +259,19 @@ int32_t CaseMachine::DepartmentIndex(const std::string& id) {
 }
 
 const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const {
+  // The limits depend on the category, the condition and urgency only: computed once per
+  // combination (the merge below copies stage messages) until a reload clears the cache.
+  static thread_local std::string key;
+  key.assign(c.category());
+  key.push_back('\x1f');
+  key.append(c.condition());
+  key.push_back(c.urgency() == v1::URGENT ? 'U' : 'N');
+  if (auto hit = limits_cache_.find(key); hit != limits_cache_.end()) return *hit->second;
+  auto limits = std::make_unique<v1::StageLimits>(ComputeLimits(c, scratch));
+  return *limits_cache_.emplace(key, std::move(limits)).first->second;
+}
+
+const v1::StageLimits& CaseMachine::ComputeLimits(const v1::Case& c, v1::StageLimits& scratch) const {
   auto it = categories_.find(c.category());
   if (it == categories_.end()) return scratch;
   const v1::Category& cat = *it->second;
@@ -269,7 +283,7 @@ const v1::StageLimits& CaseMachine::LimitsFor(const v1::Case& c, v1::StageLimits
     // Urgent cases: the urgent stages (condition's, then category's) over the normal ones.
     v1::Case normal = c;
     normal.set_urgency(v1::NORMAL);
-    v1::StageLimits base = LimitsFor(normal, scratch);
+    v1::StageLimits base = ComputeLimits(normal, scratch);
     const v1::Condition* cond = nullptr;
     for (const auto& k : cat.conditions())
       if (k.id() == c.condition()) cond = &k;

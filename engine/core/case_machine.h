@@ -19,6 +19,8 @@
 #include <utility>
 #include <string>
 #include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "casebus/v1/case.pb.h"
@@ -172,7 +174,9 @@ class CaseMachine {
   std::array<std::optional<TimerKey>, 4> NextKeys(const v1::Case& c) const;
   v1::Notice MakeNotice(const v1::Case& c, const v1::CaseEvent& e) const;
   v1::WorkOrder MakeWorkOrder(const v1::Case& c, Millis issued_at, std::string reason) const;
+  // The stage limits in force for the case's category, condition and urgency (cached).
   const v1::StageLimits& LimitsFor(const v1::Case& c, v1::StageLimits& scratch) const;
+  const v1::StageLimits& ComputeLimits(const v1::Case& c, v1::StageLimits& scratch) const;
 
   std::shared_ptr<const v1::CityConfig> config_;
   Router router_;
@@ -187,9 +191,11 @@ class CaseMachine {
   std::vector<std::pair<TimerKey, bool>> timer_changes_;
   bool replaying_ = false;  // Replay(): the due rows exist already
   Deduper deduper_;
-  std::unordered_map<std::string, const v1::Category*> categories_;
-  std::unordered_map<std::string, const v1::Department*> departments_;
-  std::unordered_map<std::string, bool> grids_;
+  absl::flat_hash_map<std::string, const v1::Category*> categories_;
+  // LimitsFor's results by "category\x1fcondition" + U|N; cleared by Reconfigure.
+  mutable absl::flat_hash_map<std::string, std::unique_ptr<v1::StageLimits>> limits_cache_;
+  absl::flat_hash_map<std::string, const v1::Department*> departments_;
+  absl::flat_hash_map<std::string, bool> grids_;
   CaseTable cases_;
   // What a retry with the same request_id gets back. The work order, when the command issued
   // one, is "<work_order_case>-<work_order_n>" for the department departments_by_index_[dept].
@@ -200,7 +206,7 @@ class CaseMachine {
   // pointers into them.
   std::vector<std::shared_ptr<const v1::CityConfig>> retired_configs_;
   std::vector<std::string> departments_by_index_;  // RequestEntry::department → id
-  std::unordered_map<std::string, int32_t> department_index_;
+  absl::flat_hash_map<std::string, int32_t> department_index_;
   uint64_t next_case_id_ = 1;
 };
 
