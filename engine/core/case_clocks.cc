@@ -142,6 +142,15 @@ void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
       if (after == before) return;
       if (before >= 0) --m.by_state_[before];
       if (after >= 0) ++m.by_state_[after];
+      // The duplicate index holds open cases: out when a case leaves the loop, in again when
+      // it is reopened (a new report was added by Apply).
+      if (before >= 0 && c) {
+        const bool was_open = IsOpen(static_cast<v1::CaseState>(before)), is_open = IsOpen(c->state());
+        if (was_open && !is_open) m.deduper_.Remove(*c);
+        CaseMachine* machine = &m;
+        if (!was_open && is_open)
+          m.deduper_.Add(*c, c->reported_at_ms(), [machine](uint64_t id) { return machine->Find(id); });
+      }
     }
   } state_count{*this, state_before, e.case_id()};
   if (e.type() == v1::EV_ESCALATED) ++escalations_;

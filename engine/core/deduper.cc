@@ -79,6 +79,20 @@ void Deduper::Add(const v1::Case& c, Millis now,
   }
 }
 
+void Deduper::Remove(const v1::Case& c) {
+  auto drop = [&](auto& index, uint64_t key) {
+    auto it = index.find(key);
+    if (it == index.end()) return;
+    std::erase_if(it->second, [&](const Entry& e) { return e.id == c.id(); });
+    if (it->second.empty()) index.erase(it);
+  };
+  drop(by_grid_, GridKey(c.category(), c.place().grid()));
+  if (c.place().has_coordinates()) {
+    auto [y, x] = Cell(c.place().lat(), c.place().lon());
+    drop(by_cell_, CellKey(c.category(), y, x));
+  }
+}
+
 void Deduper::Prune(std::vector<Entry>& entries, Millis now, bool finished_too,
                     const std::function<const v1::Case*(uint64_t)>& lookup) {
   std::erase_if(entries, [&](const Entry& e) {

@@ -35,6 +35,11 @@ class Deduper {
   // pile up where no lookup comes by.
   void Add(const v1::Case& c, Millis now, const std::function<const v1::Case*(uint64_t)>& lookup);
 
+  // Forgets a case that left the loop (closed, voided, rejected, merged); a reopened case is
+  // Add()ed again. Keeps the index to open cases, so a lookup meets finished ones only when
+  // the machine did not say (tests; Add's pruning still drops those).
+  void Remove(const v1::Case& c);
+
   // lookup: case id → the case, or nullptr when unknown. Returns the id of the open case the
   // report duplicates (the nearest; the earliest on ties), or 0.
   uint64_t FindDuplicate(const v1::Case& report, Millis now,
