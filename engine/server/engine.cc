@@ -137,6 +137,7 @@ Status Engine::Recover() {
   }
   next_due_.store(machine_->NextDueAt());
   applied_seq_ = store_->last_seq();
+  chained_seq_ = store_->last_seq();
   // The outbox stays on disk: the dispatcher reads each department's rows as it needs them.
   // Here only how many each department has, and where the keys go on.
   std::map<std::string, uint64_t> backlog;
@@ -413,7 +414,6 @@ void Engine::CommitLoop() {
 
 void Engine::AddOutbox(CommitJob& job, v1::OutboxItem item) {
   std::string key = store::Store::OutboxKey(dispatch::Dispatcher::DepartmentOf(item), next_outbox_seq_++);
-  job.outbox.emplace_back(key, item.SerializeAsString());
   job.items.push_back({std::move(key), std::move(item)});
 }
 
@@ -519,13 +519,8 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   const bool healthy = store_->healthy();
   auto take = [this, &job](core::Effects& fx) {
     if (fx.Changed()) {
-      // The audit chain: this record carries the previous record's link; its own link covers
-      // its seq and bytes (base/audit_chain.h).
-      fx.record.set_prev_hash(chain_);
-      job.records.emplace_back();
-      fx.record.SerializeToString(&job.records.back());
-      chain_ = AuditLink(applied_seq_ + job.records.size(), job.records.back());
       if (options_.telemetry) Observe(fx.record);
+      job.journal.push_back(std::move(fx.record));  // encoded and chained by Commit()
     }
     for (auto& w : fx.work_orders) {
       v1::OutboxItem item;
@@ -562,8 +557,8 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
                                    : machine_->Answer(q, now);
       if (reply.query().has_status()) {
         auto* s = reply.mutable_query()->mutable_status();
-        s->set_journal_seq(applied_seq_ + job.records.size());
-        s->set_commands_committed(applied_commands_ + job.records.size());
+        s->set_journal_seq(applied_seq_ + job.journal.size());
+        s->set_commands_committed(applied_commands_ + job.journal.size());
         s->set_outbox_pending(dispatcher_->pending());
         for (auto& lane : dispatcher_->Lanes()) *s->add_delivery() = std::move(lane);
         s->set_dead_letters(static_cast<uint64_t>(std::max<int64_t>(0, dead_letters_.load())));
@@ -572,30 +567,49 @@ Engine::CommitJob Engine::Apply(std::deque<Pending>& batch) {
   }
   for (auto& [key, add] : machine_->TakeTimerChanges())
     job.due.push_back({{key.at, key.case_id, static_cast<int>(key.stage)}, add});
-  if (!job.records.empty()) job.journal_head = chain_;
-  for (const auto& b : machine_->TakeLedgerChanges())
-    job.ledger.emplace_back(core::Ledger::EncodeKey(b.dim, b.key, b.day), core::Ledger::EncodeValue(b.counts));
+  job.ledger = machine_->TakeLedgerChanges();
   next_due_.store(machine_->NextDueAt(), std::memory_order_release);
-  applied_seq_ += job.records.size();
-  applied_commands_ += job.records.size();
+  applied_seq_ += job.journal.size();
+  applied_commands_ += job.journal.size();
   job.batch = std::move(batch);
   return job;
 }
 
 void Engine::Commit(CommitJob& job) {
+  // The audit chain: each record carries the previous record's link; its own link covers its
+  // seq and bytes (base/audit_chain.h). Records arrive here in journal order.
+  const std::string chain_before = chain_;
+  const uint64_t chained_before = chained_seq_;
+  std::vector<std::string> records(job.journal.size());
+  for (size_t i = 0; i < job.journal.size(); ++i) {
+    job.journal[i].set_prev_hash(chain_);
+    job.journal[i].SerializeToString(&records[i]);
+    chain_ = AuditLink(++chained_seq_, records[i]);
+  }
+  std::vector<std::pair<std::string, std::string>> outbox;
+  outbox.reserve(job.items.size());
+  for (const auto& entry : job.items) outbox.emplace_back(entry.key, entry.item.SerializeAsString());
+  std::vector<std::pair<std::string, std::string>> ledger;
+  ledger.reserve(job.ledger.size());
+  for (const auto& b : job.ledger)
+    ledger.emplace_back(core::Ledger::EncodeKey(b.dim, b.key, b.day), core::Ledger::EncodeValue(b.counts));
   Status committed = store_->healthy() ? Status::Ok() : Status::Unavailable(store_->unhealthy_reason());
-  if (committed.ok() && (!job.records.empty() || !job.due.empty() || !job.outbox.empty() ||
-                        !job.dead_letter_deletes.empty() || !job.ledger.empty())) {
+  if (committed.ok() && (!records.empty() || !job.due.empty() || !outbox.empty() ||
+                        !job.dead_letter_deletes.empty() || !ledger.empty())) {
     const auto started = std::chrono::steady_clock::now();
-    committed = store_->Commit(job.records, job.outbox, job.due, job.dead_letter_deletes, job.ledger,
-                               job.journal_head);
+    committed = store_->Commit(records, outbox, job.due, job.dead_letter_deletes, ledger,
+                               records.empty() ? std::string() : chain_);
     if (options_.telemetry) {
       if (committed.ok())
-        options_.telemetry->Committed(job.records.size(), std::chrono::duration<double>(
+        options_.telemetry->Committed(records.size(), std::chrono::duration<double>(
                                                               std::chrono::steady_clock::now() - started).count());
       else
         options_.telemetry->CommitFailed();
     }
+  }
+  if (!committed.ok()) {  // nothing of the batch is in the journal: the chain goes on from before it
+    chain_ = chain_before;
+    chained_seq_ = chained_before;
   }
   if (committed.ok()) dead_letters_.fetch_sub(static_cast<int64_t>(job.dead_letter_deletes.size()));
   for (size_t i = 0; i < job.batch.size(); ++i) {
@@ -620,8 +634,8 @@ void Engine::Commit(CommitJob& job) {
   }
   if (committed.ok()) {
     std::lock_guard lock(mu_);
-    stats_.commands_committed += job.records.size();
-    stats_.batches += job.records.empty() ? 0 : 1;
+    stats_.commands_committed += records.size();
+    stats_.batches += records.empty() ? 0 : 1;
   }
   if (committed.ok() && options_.run_dispatcher) dispatcher_->Enqueue(std::move(job.items));
   for (size_t i = 0; i < job.batch.size(); ++i)

@@ -99,17 +99,17 @@ class Engine {
     v1::Request request;
     Done done;
   };
-  // One applied batch on its way to disk.
+  // One applied batch on its way to disk. The shard fills the messages; the commit thread
+  // encodes them (records chained by the audit link, outbox rows, ledger rows), so the shard
+  // spends its time applying.
   struct CommitJob {
     std::deque<Pending> batch;
     std::vector<v1::Reply> replies;
-    std::vector<std::string> records;
-    std::vector<std::pair<std::string, std::string>> outbox;
+    std::vector<v1::JournalRecord> journal;  // applied records, in order
     std::vector<dispatch::OutboxEntry> items;
     store::Store::DueChanges due;
     std::vector<std::string> dead_letter_deletes;  // retried or dropped by an operator
-    std::vector<std::pair<std::string, std::string>> ledger;  // changed ledger buckets
-    std::string journal_head;  // the audit link of the last record
+    std::vector<core::Ledger::Bucket> ledger;      // changed ledger buckets
   };
   static constexpr size_t kCommitPipeline = 2;
 
@@ -161,7 +161,10 @@ class Engine {
   std::atomic<Millis> next_due_{0};
   uint64_t applied_commands_ = 0;
   uint64_t next_outbox_seq_ = 1;  // shard thread: outbox keys commit in key order
-  std::string chain_;             // shard thread: the audit link of the last applied record
+  // Commit thread (Open() before it starts): the audit link of the last record encoded, and
+  // that record's seq.
+  std::string chain_;
+  uint64_t chained_seq_ = 0;
   // Dead letters an operator retried or dropped, so a second request before (or after) the
   // first commits does nothing; an id leaves when the dispatcher dead-letters it again.
   std::mutex dead_mu_;
