@@ -4,7 +4,7 @@
 # appended to bench/RESULTS.md: machine, exact command, every run's line, medians, ratios, and
 # which peers were measured in the same run.
 #
-#   bench/compare.sh [--runs N] [--seconds N] [--quick] [--smoke]
+#   bench/compare.sh [--runs N] [--seconds N] [--quick] [--smoke] [--only LIST]
 #   deploy/run.sh bench compare [...]           (builds first)
 #
 #   --runs N     runs per measure, medians over them (env RUNS, default 5)
@@ -12,6 +12,8 @@
 #   --quick      closure query at 1M cases of history only (PostgreSQL's 10M load takes minutes)
 #   --smoke      1 run, 2 s each, 100,000-case sizes instead of 1M and more: checks this script
 #                end to end in under 3 minutes (its numbers say nothing)
+#   --only LIST  these sections only, comma-separated, in the usual order: throughput, closure,
+#                latency, restart, apply, timers (the peers start only for the first two)
 #
 # Order: PostgreSQL and nats-server start from a temp dir (bench/peers/*.sh; stopped by PID on
 # any exit); (a) durable throughput — casebus with 1 and 100 commands per frame, pg_ticket_store
@@ -26,12 +28,13 @@ cd "$(dirname "$0")/.."
 BUILD=${CASEBUS_BUILD_DIR:-build}
 BIN=$BUILD/bin
 
-usage() { sed -n '7,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '7,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 RUNS=${RUNS:-5}
 SECS=${SECONDS_PER_RUN:-10}
 QUICK=0
 SMOKE=0
+ONLY=""
 FLAGS=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -39,11 +42,18 @@ while [[ $# -gt 0 ]]; do
     --seconds) SECS=${2:?--seconds needs a value}; FLAGS+=("$1" "$2"); shift 2 ;;
     --quick) QUICK=1; FLAGS+=("$1"); shift ;;
     --smoke) SMOKE=1; FLAGS+=("$1"); shift ;;
+    --only) ONLY=${2:?--only needs a list}; FLAGS+=("$1" "$2"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || { echo "$0: --runs and --seconds take positive integers" >&2; exit 2; }
+ALL_SECTIONS=(throughput closure latency restart apply timers)
+for s in ${ONLY//,/ }; do
+  [[ " ${ALL_SECTIONS[*]} " == *" $s "* ]] || { echo "$0: --only: no section '$s' (sections: ${ALL_SECTIONS[*]})" >&2; exit 2; }
+done
+# wanted SECTION: true when the run includes it.
+wanted() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 
 WARMUP=2
 CLOSURE_SIZES=1000000,10000000
@@ -75,7 +85,8 @@ MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | x
 COMMAND="\`bench/compare.sh${FLAGS[*]:+ ${FLAGS[*]}}\` (RUNS=$RUNS, SECONDS_PER_RUN=$SECS)"
 
 STEP=0
-STEPS=7
+STEPS=1
+for s in "${ALL_SECTIONS[@]}"; do if wanted "$s"; then STEPS=$((STEPS + 1)); fi; done
 step() { STEP=$((STEP + 1)); echo "[compare $STEP/$STEPS $(date -u +%H:%M:%S)] $*" >&2; }
 note() { echo "[compare $STEP/$STEPS $(date -u +%H:%M:%S)]   $*" >&2; }
 
@@ -159,6 +170,7 @@ append_section() {
 NO_PEER="none for this measure. This run's peer figures (PostgreSQL, JetStream) are in its durable throughput and closure query sections; the peers were stopped before this section."
 
 # ---- peers ----------------------------------------------------------------------------------
+if wanted throughput || wanted closure; then
 step "starting PostgreSQL and nats-server in $WORK"
 PG_PORT=$(free_port 15433)
 NATS_PORT=$(free_port 14222)
@@ -167,8 +179,12 @@ NATS_PID=$(bench/peers/nats.sh start "$NATS_DIR" "$NATS_PORT" | tail -1)
 PG_CONNINFO="host=127.0.0.1 port=$PG_PORT user=postgres dbname=peers"
 NATS_VERSION=$(nats-server --version 2>&1 | head -1)
 note "PostgreSQL PID $PG_PID on 127.0.0.1:$PG_PORT, nats-server PID $NATS_PID on 127.0.0.1:$NATS_PORT"
+else
+  STEPS=$((STEPS - 1))
+fi
 
 # ---- (a) durable throughput, interleaved ----------------------------------------------------
+if wanted throughput; then
 MEASURES=(casebus-frame1 casebus-frame100 pg-app pg-tuned jetstream)
 declare -A LABEL=(
   [casebus-frame1]="casebus, 1 command/frame, 8 clients x 128 in flight"
@@ -234,8 +250,10 @@ for m in "${MEASURES[@]}"; do MED[$m]=$(median "$WORK/tp-$m.rates"); done
 append_section "durable throughput (casebus beside PostgreSQL and JetStream)" \
   "PostgreSQL ($PG_SERVER; bench/peers/postgres.sh settings) and $NATS_VERSION with JetStream (file storage; acks before fsync), from bench/peers, started by this run in $WORK; each run of each measure in turn." \
   "$tp"
+fi
 
 # ---- (c) closure query ----------------------------------------------------------------------
+if wanted closure; then
 begin_section "closure query against history size ($CLOSURE_SIZES cases)"
 cq=$WORK/closure.txt
 run "$cq" "$BIN/ledger_query_bench" --runs "$RUNS" --cases "$CLOSURE_SIZES"
@@ -263,32 +281,41 @@ cat "$summary" >>"$cq"
 append_section "closure query (casebus ledger beside PostgreSQL)" \
   "PostgreSQL ($PG_SERVER), bench/peers/postgres.sh settings, started by this run; the same city config (departments, categories, grids)." \
   "$cq"
+fi
 
 note "stopping the peers before the casebus-only sections"
 stop_peers
 
 # ---- (b) latency ----------------------------------------------------------------------------
+if wanted latency; then
 begin_section "open-loop latency at 1k, 10k, 50k, 100k commands/s offered"
 lat=$WORK/latency.txt
 run "$lat" "$BIN/e2e_latency" --rates 1000,10000,50000,100000 --seconds "$SECS" --warmup "$WARMUP" --runs "$RUNS"
 append_section "open-loop latency (e2e_latency)" "$NO_PEER" "$lat"
+fi
 
 # ---- (d) restart ----------------------------------------------------------------------------
+if wanted restart; then
 begin_section "restart time against open cases ($RESTART_SIZES)"
 rs=$WORK/restart.txt
 run "$rs" "$BIN/restart_bench" --open "$RESTART_SIZES" --runs "$RUNS"
 append_section "restart time against open cases (restart_bench)" "$NO_PEER" "$rs"
+fi
 
 # ---- (e) apply and replay -------------------------------------------------------------------
+if wanted apply; then
 begin_section "apply and replay speed (apply_bench)"
 ap=$WORK/apply.txt
 run "$ap" "$BIN/apply_bench" --runs "$RUNS" "${APPLY_ARGS[@]}"
 append_section "apply and journal replay speed (apply_bench, in-process)" "$NO_PEER" "$ap"
+fi
 
 # ---- (f) escalation firing ------------------------------------------------------------------
+if wanted timers; then
 begin_section "escalation firing cost against open cases (timer_bench)"
 tb=$WORK/timers.txt
 run "$tb" "$BIN/timer_bench" --runs "$RUNS" "${TIMER_ARGS[@]}"
 append_section "escalation firing cost against open cases (timer_bench, in-process)" "$NO_PEER" "$tb"
+fi
 
-echo "[compare] done: $STEPS steps, started $STARTED, finished $(date -u +%Y-%m-%dT%H:%MZ); see bench/RESULTS.md" >&2
+echo "[compare] done: $STEP steps, started $STARTED, finished $(date -u +%Y-%m-%dT%H:%MZ); see bench/RESULTS.md" >&2
