@@ -216,6 +216,8 @@ void ClosureSize(const Options& o, const HistoryDraw& draw, PgConnection& db, ui
   if (!plan) Die(plan.error().ToString());
   for (int i = 0; i < PQntuples(plan->get()); ++i)
     std::printf("  plan: %s\n", PQgetvalue(plan->get(), i, 0));
+  // One connection measures every size in turn: the previous size's statement goes first.
+  must(db.Exec("DEALLOCATE ALL"));
   must(db.Prepare("closure", kClosureQuery));
   std::vector<double> ms;
   int groups = 0;
