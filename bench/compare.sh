@@ -102,6 +102,7 @@ chmod 711 "$WORK"  # user postgres must reach $WORK/pg
 PG_DIR=$WORK/pg
 NATS_DIR=$WORK/nats
 PG_PID=
+PG_SERVER=
 NATS_PID=
 
 # The scripts stop the PID their directory records (checked to be theirs); ours is the fallback.
@@ -278,6 +279,7 @@ summary=$WORK/closure-summary.txt
   echo "PostgreSQL aggregates the month's rows. Ratios > 1: casebus is faster."
 } >"$summary"
 cat "$summary" >>"$cq"
+PG_SERVER=${PG_SERVER:-$(sed -n 's/^server: //p' "$cq" | head -1)}  # set by throughput when it ran
 append_section "closure query (casebus ledger beside PostgreSQL)" \
   "PostgreSQL ($PG_SERVER), bench/peers/postgres.sh settings, started by this run; the same city config (departments, categories, grids)." \
   "$cq"
