@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -18,6 +19,20 @@ namespace casebus::bench {
 
 // The validated city config at `path`; on any error prints the loader's message (file:line)
 // after the program's name and exits 1.
+// Fills `o` from the command line with parse(argc, argv, o). When it returns false or throws
+// (std::stoull and kin on a malformed number), prints "usage: <usage>" and exits with status 2.
+template <typename Options, typename Parse>
+void ParseArgsOrExit(int argc, char** argv, Options& o, Parse parse, const char* usage) {
+  bool ok = false;
+  try {
+    ok = parse(argc, argv, o);
+  } catch (const std::exception&) {
+  }
+  if (ok) return;
+  std::fprintf(stderr, "usage: %s\n", usage);
+  std::exit(2);
+}
+
 inline std::shared_ptr<const v1::CityConfig> LoadCityOrExit(const std::string& path, const char* program) {
   auto cfg = config::LoadCityConfigFile(path);
   if (!cfg) {

@@ -46,6 +46,7 @@
 
 #include <boost/json.hpp>
 
+#include "bench/bench_util.h"
 #include "engine/base/time_format.h"
 #include "engine/config/loader.h"
 #include "engine/config/time_zone.h"
@@ -428,14 +429,9 @@ bool ParseArgs(int argc, char** argv, Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  try {
-    if (!ParseArgs(argc, argv, o)) throw std::invalid_argument("usage");
-  } catch (const std::exception&) {
-    std::fprintf(stderr,
-                 "usage: ledger_query_bench [--cases 1000000,10000000] [--runs 1] [--queries 2000] "
-                 "[--per-day 3300] [--seed N]\n");
-    return 2;
-  }
+  bench::ParseArgsOrExit(argc, argv, o, ParseArgs,
+                         "ledger_query_bench [--cases 1000000,10000000] [--runs 1] "
+                         "[--queries 2000] [--per-day 3300] [--seed N]");
   std::printf("ledger_query_bench: sample city, %d cases/day ending %s, core::Ledger filled "
               "directly (no store), one child process per size and run; figures in the order of "
               "the table below\n",

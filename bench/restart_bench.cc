@@ -440,14 +440,9 @@ bool ParseArgs(int argc, char** argv, Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  try {
-    if (!ParseArgs(argc, argv, o)) throw std::invalid_argument("usage");
-  } catch (const std::exception&) {
-    std::fprintf(stderr,
-                 "usage: restart_bench [--open 1000000,5000000] [--runs 3] [--frame 1000] "
-                 "[--reserve-gib 3] [--timeout 1800] [--dir DIR] [--config FILE]\n");
-    return 2;
-  }
+  bench::ParseArgsOrExit(argc, argv, o, ParseArgs,
+                         "restart_bench [--open 1000000,5000000] [--runs 3] [--frame 1000] "
+                         "[--reserve-gib 3] [--timeout 1800] [--dir DIR] [--config FILE]");
   const auto cfg = bench::LoadCityOrExit(o.config, "restart_bench");
   std::printf(
       "restart_bench: `casebus serve --no-dispatch` (sync on) restarted over N open cases "

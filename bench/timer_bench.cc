@@ -475,14 +475,9 @@ bool ParseArgs(int argc, char** argv, Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  try {
-    if (!ParseArgs(argc, argv, o)) throw std::invalid_argument("usage");
-  } catch (const std::exception&) {
-    std::fprintf(stderr,
-                 "usage: timer_bench [--cases 1000000,4000000] [--runs 5] [--active 10000] "
-                 "[--seed N] [--reserve-gib 3]\n");
-    return 2;
-  }
+  bench::ParseArgsOrExit(argc, argv, o, ParseArgs,
+                         "timer_bench [--cases 1000000,4000000] [--runs 5] [--active 10000] "
+                         "[--seed N] [--reserve-gib 3]");
   std::printf(
       "timer_bench: %d active cases with steps in the measured day, the rest pending "
       "later; sample city; %d runs per size\n",
