@@ -20,6 +20,11 @@
 // status query queued; the time is spawn → first successful reply. Peak RSS is the server's
 // VmHWM read right after that reply. The page cache is warm (the build just wrote the files;
 // run 1 is also the first open after the build). Median of --runs restarts per size.
+//
+// Two ways back (--from): from the checkpoint the last clean stop wrote (the builder's engine
+// stops cleanly, as a deploy or a config change that needs a restart does), and from the journal
+// alone (the checkpoint removed before each run, as after a crash that came before any clean
+// stop: every record is replayed).
 
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -30,6 +35,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -58,6 +64,9 @@ struct Options {
   std::string dir = fs::temp_directory_path().string();
   std::string binary = CASEBUS_BIN;
   std::string config = CASEBUS_SOURCE_DIR "/deploy/config/sample-city.yaml";
+  // How each restart finds the state: "checkpoint" (the file a clean stop wrote: the usual
+  // restart) and "journal" (the file removed first: a crash before any clean stop).
+  std::vector<std::string> from{"checkpoint", "journal"};
 };
 
 constexpr uint64_t kPilot = 100'000;
@@ -139,7 +148,7 @@ struct RunResult {
   bool ok = false;
   double seconds = 0;
   int64_t peak_rss = 0;
-  uint64_t replayed = 0, open = 0, escalations = 0;
+  uint64_t replayed = 0, restored = 0, open = 0, escalations = 0;
 };
 
 std::string ReadFile(const fs::path& path) {
@@ -164,9 +173,19 @@ uint64_t ReplayedFromLog(const fs::path& log) {
   return std::regex_search(s, m, kReplayed) ? std::stoull(m[1]) : 0;
 }
 
-// One restart: spawn → first successful status reply over ZeroMQ.
-RunResult Restart(const Options& o, const fs::path& dir) {
+// The "restored N cases from the checkpoint" of the start line (0 when absent).
+uint64_t RestoredFromLog(const fs::path& log) {
+  const std::string s = ReadFile(log);
+  std::smatch m;
+  static const std::regex kRestored("restored ([0-9]+) cases from the checkpoint");
+  return std::regex_search(s, m, kRestored) ? std::stoull(m[1]) : 0;
+}
+
+// One restart: spawn → first successful status reply over ZeroMQ. from: "checkpoint" uses the
+// one the last clean stop wrote; "journal" removes it first.
+RunResult Restart(const Options& o, const fs::path& dir, const std::string& from = "checkpoint") {
   RunResult out;
+  if (from == "journal") fs::remove(dir / "data" / "checkpoint");
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(testing::FreePort());
   const fs::path log = dir / "server.log", ready = dir / "endpoint";
   fs::remove(log);
@@ -227,6 +246,7 @@ RunResult Restart(const Options& o, const fs::path& dir) {
   out.escalations = reply.query().status().escalations();
   server.Terminate();
   out.replayed = ReplayedFromLog(log);
+  out.restored = RestoredFromLog(log);
   return out;
 }
 
@@ -251,7 +271,7 @@ struct SizeResult {
   uint64_t n = 0;
   enum { kBuilt, kSkipped, kFailed } state = kFailed;
   BuildResult build;
-  std::vector<RunResult> runs;
+  std::vector<std::pair<std::string, std::vector<RunResult>>> runs;  // per Options::from
   double needed_gib = 0, available_gib = 0, disk_needed_gib = 0, disk_free_gib = 0;  // skipped
 };
 
@@ -279,43 +299,49 @@ void PrintBuild(const SizeResult& s) {
 }
 
 void PrintTable(const Options& o, const Pilot& pilot, const std::vector<SizeResult>& sizes) {
-  std::printf("\n%10s %11s %9s %8s %10s %8s %8s %11s %9s %11s\n", "open", "replayed", "data MiB",
-              "build s", "restart s", "(min)", "(max)", "records/s", "peak MiB", "bytes/case");
-  std::vector<std::pair<uint64_t, double>> medians;
+  std::printf("\n%10s %-10s %9s %11s %9s %8s %10s %8s %8s %12s %9s %11s\n", "open", "from", "restored",
+              "replayed", "data MiB", "build s", "restart s", "(min)", "(max)", "cases/s", "peak MiB",
+              "bytes/case");
+  std::map<std::string, std::vector<std::pair<uint64_t, double>>> medians;  // per mode
   for (const SizeResult& s : sizes) {
     if (s.state == SizeResult::kSkipped) {
       PrintSkipped(s, pilot, o);
       continue;
     }
-    std::vector<double> secs, rss;
-    uint64_t replayed = 0;
-    for (const RunResult& r : s.runs)
-      if (r.ok)
-        secs.push_back(r.seconds), rss.push_back(static_cast<double>(r.peak_rss)),
-            replayed = r.replayed;
-    if (secs.empty()) {
+    if (s.runs.empty())
       std::printf("%10s failed: %s\n", Count(s.n).c_str(),
                   s.build.ok ? "no restart answered (see the server log above)" : s.build.error);
-      continue;
+    for (const auto& [from, runs] : s.runs) {
+      std::vector<double> secs, rss;
+      uint64_t replayed = 0, restored = 0;
+      for (const RunResult& r : runs)
+        if (r.ok)
+          secs.push_back(r.seconds), rss.push_back(static_cast<double>(r.peak_rss)), replayed = r.replayed,
+              restored = r.restored;
+      if (secs.empty()) {
+        std::printf("%10s %-10s failed: no restart answered (see the server log above)\n", Count(s.n).c_str(),
+                    from.c_str());
+        continue;
+      }
+      const double med = Median(secs), peak = Median(rss);
+      medians[from].emplace_back(s.n, med);
+      std::printf("%10s %-10s %9s %11s %9.0f %8.1f %10.3f %8.3f %8.3f %12.0f %9.0f %11.0f\n", Count(s.n).c_str(),
+                  from.c_str(), Count(restored).c_str(), Count(replayed).c_str(),
+                  static_cast<double>(s.build.data_bytes) / (1 << 20), s.build.seconds, med,
+                  *std::min_element(secs.begin(), secs.end()), *std::max_element(secs.begin(), secs.end()),
+                  static_cast<double>(s.n) / med, peak / (1 << 20), peak / static_cast<double>(s.n));
     }
-    const double med = Median(secs), peak = Median(rss);
-    medians.emplace_back(s.n, med);
-    std::printf("%10s %11s %9.0f %8.1f %10.3f %8.3f %8.3f %11.0f %9.0f %11.0f\n",
-                Count(s.n).c_str(), Count(replayed).c_str(),
-                static_cast<double>(s.build.data_bytes) / (1 << 20), s.build.seconds, med,
-                *std::min_element(secs.begin(), secs.end()),
-                *std::max_element(secs.begin(), secs.end()), static_cast<double>(replayed) / med,
-                peak / (1 << 20), peak / static_cast<double>(s.n));
   }
   std::printf(
-      "medians of %d restart(s) per size: spawn → first status reply over ZeroMQ; "
-      "records/s = replayed / restart s; peak = server VmHWM; bytes/case = peak / open\n",
+      "medians of %d restart(s) per size: spawn → first status reply over ZeroMQ; from = checkpoint: the "
+      "one a clean stop wrote is restored; from = journal: it was removed first, every record is "
+      "replayed; cases/s = open / restart s; peak = server VmHWM; bytes/case = peak / open\n",
       o.runs);
-  for (size_t i = 1; i < medians.size(); ++i)
-    std::printf("restart time ratio N=%s / N=%s (open ×%.1f): %.2f\n",
-                Count(medians[i].first).c_str(), Count(medians[0].first).c_str(),
-                static_cast<double>(medians[i].first) / static_cast<double>(medians[0].first),
-                medians[i].second / medians[0].second);
+  for (const auto& [from, m] : medians)
+    for (size_t i = 1; i < m.size(); ++i)
+      std::printf("restart time ratio from the %s, N=%s / N=%s (open ×%.1f): %.2f\n", from.c_str(),
+                  Count(m[i].first).c_str(), Count(m[0].first).c_str(),
+                  static_cast<double>(m[i].first) / static_cast<double>(m[0].first), m[i].second / m[0].second);
 }
 
 // A fresh directory under --dir, removed when it goes out of scope.
@@ -344,8 +370,10 @@ Pilot MeasurePilot(const Options& o, std::shared_ptr<const v1::CityConfig> cfg) 
   const RunResult base = Restart(o, empty.path());
   const BuildResult b = BuildInChild(o, std::move(cfg), kPilot, dir.path() / "data");
   if (!b.ok) std::printf("pilot: %s cases failed: %s\n", Count(kPilot).c_str(), b.error);
-  const RunResult r = b.ok ? Restart(o, dir.path()) : RunResult{};
-  if (!base.ok || !r.ok) return p;
+  RunResult r = b.ok ? Restart(o, dir.path(), "checkpoint") : RunResult{};
+  const RunResult whole = r.ok ? Restart(o, dir.path(), "journal") : RunResult{};
+  if (!base.ok || !r.ok || !whole.ok) return p;
+  r.peak_rss = std::max(r.peak_rss, whole.peak_rss);  // the larger of the two ways back
   p.ok = true;
   p.builder_growth = b.bytes_per_case * static_cast<double>(kPilot);
   p.server_peak = static_cast<double>(r.peak_rss);
@@ -394,17 +422,20 @@ SizeResult MeasureSize(const Options& o, std::shared_ptr<const v1::CityConfig> c
   PrintBuild(s);
   if (!s.build.ok) return s;
   s.state = SizeResult::kBuilt;
-  for (int r = 1; r <= o.runs; ++r) {
-    s.runs.push_back(Restart(o, dir.path()));
-    const RunResult& x = s.runs.back();
-    if (!x.ok) break;
-    std::printf(
-        "  run %d, N=%s: first status reply after %.3f s; peak RSS %.0f MiB; replayed "
-        "%s journal records; %s open; %llu steps fired\n",
-        r, Count(n).c_str(), x.seconds, static_cast<double>(x.peak_rss) / (1 << 20),
-        Count(x.replayed).c_str(), Count(x.open).c_str(),
-        static_cast<unsigned long long>(x.escalations));
-    std::fflush(stdout);
+  for (const std::string& from : o.from) {
+    auto& runs = s.runs.emplace_back(from, std::vector<RunResult>()).second;
+    for (int r = 1; r <= o.runs; ++r) {
+      runs.push_back(Restart(o, dir.path(), from));
+      const RunResult& x = runs.back();
+      if (!x.ok) break;
+      std::printf(
+          "  run %d, N=%s, from the %s: first status reply after %.3f s; peak RSS %.0f MiB; "
+          "restored %s cases; replayed %s journal records; %s open; %llu steps fired\n",
+          r, Count(n).c_str(), from.c_str(), x.seconds, static_cast<double>(x.peak_rss) / (1 << 20),
+          Count(x.restored).c_str(), Count(x.replayed).c_str(), Count(x.open).c_str(),
+          static_cast<unsigned long long>(x.escalations));
+      std::fflush(stdout);
+    }
   }
   return s;
 }
@@ -424,6 +455,14 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.reserve_gib = std::stod(v);
     } else if (k == "--timeout") {
       o.timeout_s = std::stoi(v);
+    } else if (k == "--from") {
+      o.from.clear();
+      std::stringstream ss(v);
+      for (std::string part; std::getline(ss, part, ',');) {
+        if (part != "checkpoint" && part != "journal") return false;
+        o.from.push_back(part);
+      }
+      if (o.from.empty()) return false;
     } else if (k == "--dir") {
       o.dir = v;
     } else if (k == "--config") {
@@ -442,7 +481,7 @@ int main(int argc, char** argv) {
   Options o;
   bench::ParseArgsOrExit(argc, argv, o, ParseArgs,
                          "restart_bench [--open 1000000,5000000] [--runs 3] [--frame 1000] "
-                         "[--reserve-gib 3] [--timeout 1800] [--dir DIR] [--config FILE]");
+                         "[--reserve-gib 3] [--timeout 1800] [--from checkpoint,journal] [--dir DIR] [--config FILE]");
   const auto cfg = bench::LoadCityOrExit(o.config, "restart_bench");
   std::printf(
       "restart_bench: `casebus serve --no-dispatch` (sync on) restarted over N open cases "

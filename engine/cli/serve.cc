@@ -179,11 +179,16 @@ int RunServe(const Args& args) {
   if (auto f = flags->Get("endpoint-file")) announce(*f, *bound);
   if (auto f = flags->Get("http-file")) announce(*f, *http_bound);
   const auto stats = (*engine)->stats();
+  const std::string restored =
+      stats.checkpoint_seq == 0 ? std::string()
+                                : "restored " + std::to_string(stats.checkpoint_cases) +
+                                      " cases from the checkpoint at journal record " +
+                                      std::to_string(stats.checkpoint_seq) + "; ";
   std::printf("casebus: serving %s on %s, HTTP on http://%s (/dashboard, /metrics, "
-              "/v1/, /open311/v2/; %d API tokens) (data %s; replayed %llu journal records; %llu items "
+              "/v1/, /open311/v2/; %d API tokens) (data %s; %sreplayed %llu journal records; %llu items "
               "waiting for delivery; %llu timer rows%s; ledger %s)\n",
               (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), access->config().tokens_size(), data.c_str(),
-              static_cast<unsigned long long>(stats.replayed_records),
+              restored.c_str(), static_cast<unsigned long long>(stats.replayed_records),
               static_cast<unsigned long long>((*engine)->dispatcher().pending()),
               static_cast<unsigned long long>(stats.timer_rows),
               stats.timer_mismatches == 0 ? ", matching the journal"
@@ -204,9 +209,19 @@ int RunServe(const Args& args) {
   waiter.detach();
   intake.Run(stop);
   http.Stop();
+  (*engine)->Stop();  // drains, answers, and writes the checkpoint
   const auto end = (*engine)->stats();
-  std::printf("casebus: stopped; %llu commands committed in this run\n",
-              static_cast<unsigned long long>(end.commands_committed));
+  std::string checkpoint;
+  if (end.checkpoint_written_seq > 0) {
+    char size[64];
+    std::snprintf(size, sizeof size, "%.1f MiB in %.2f s", end.checkpoint_written_bytes / 1048576.0,
+                  end.checkpoint_write_seconds);
+    checkpoint = "; checkpoint at journal record " + std::to_string(end.checkpoint_written_seq) + " written (" +
+                 size + ")";
+  } else if (!end.checkpoint_write_error.empty())
+    checkpoint = "; no checkpoint written (" + end.checkpoint_write_error + "): the next start replays the journal";
+  std::printf("casebus: stopped; %llu commands committed in this run%s\n",
+              static_cast<unsigned long long>(end.commands_committed), checkpoint.c_str());
   return (*engine)->healthy() ? 0 : 1;
 }
 

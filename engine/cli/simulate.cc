@@ -146,7 +146,8 @@ int RunSimulate(const Args& args) {
   // No fsync: the directory is thrown away at exit, and a month of a city is ~170,000 batches
   // (one per step, one per ladder instant): 20 s without it, about 10 minutes with it.
   auto engine = server::Engine::Open(
-      *cfg, {.data_dir = tmpl, .sync = false, .run_dispatcher = false}, clock, registry);
+      *cfg, {.data_dir = tmpl, .sync = false, .run_dispatcher = false, .checkpoint_on_stop = false}, clock,
+      registry);
   if (!engine) {
     std::fprintf(stderr, "casebus simulate: %s\n", engine.error().ToString().c_str());
     fs::remove_all(tmpl);

@@ -13,6 +13,8 @@
 // is kept encoded, a few dozen bytes per event, and decoded by CaseWithHistory.
 
 #include <array>
+#include <functional>
+#include <string_view>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -64,6 +66,17 @@ class CaseMachine {
   // already set stay.
   Status Reconfigure(std::shared_ptr<const v1::CityConfig> next);
   void Replay(const v1::JournalRecord& record);
+  // The machine's state as bytes (checkpoint.cc has the layout): every case with its history,
+  // the remembered request ids, the counters no case holds. Timers, the duplicate index, the
+  // ledger and the per-state counts are not written: restoring rebuilds them from the cases,
+  // as applying their events built them, so a checkpoint restores under a reloaded config the
+  // way the journal replays under it. `sink` gets the bytes in pieces of about 1 MiB.
+  void WriteCheckpoint(const std::function<void(std::string_view)>& sink) const;
+  // Restores WriteCheckpoint's bytes into a machine fresh from Create(). Corruption, naming
+  // what and the byte offset, when they are not a whole checkpoint; the machine is then half
+  // filled and must be thrown away. Parses on a helper thread of its own (joined before it
+  // returns) while the calling thread rebuilds timers, ledger and index behind it.
+  Status RestoreCheckpoint(std::string_view bytes);
   // Fires every ladder step due by `now`, in due order (after downtime: all of them, each
   // once). One Effects (journal record + notice) per step.
   std::vector<Effects> FireDue(Millis now);
@@ -102,6 +115,8 @@ class CaseMachine {
   Ledger Recount() const;
   const WorkingCalendar& calendar() const { return calendar_; }
   uint64_t next_case_id() const { return next_case_id_; }
+  // The zone's UTC offset changes the machine was created with (for a fresh one like it).
+  const std::vector<OffsetChange>& offsets() const { return offsets_; }
 
  private:
   // A case: its live fields and its history, encoded as Case field 34 entries (so parsing the

@@ -7,6 +7,7 @@ namespace casebus::core {
 
 RequestTable::RequestTable() : slots_(1024) {}
 
+
 uint64_t RequestTable::Hash(std::string_view id) {
   // std::hash mixes well enough for linear probing; 0 marks an empty slot.
   const uint64_t h = std::hash<std::string_view>{}(id);
@@ -61,8 +62,16 @@ void RequestTable::Put(std::string_view id, Millis at, const Entry& entry) {
   order_.push_back({at, s.offset, h});
 }
 
-void RequestTable::Grow() {
-  std::vector<Slot> old(slots_.size() * 2);
+void RequestTable::Reserve(size_t n) {
+  size_t want = slots_.size();
+  while (n * 8 > want * 5) want *= 2;
+  if (want != slots_.size()) Rehash(want);
+}
+
+void RequestTable::Grow() { Rehash(slots_.size() * 2); }
+
+void RequestTable::Rehash(size_t size) {
+  std::vector<Slot> old(size);
   old.swap(slots_);
   const size_t mask = slots_.size() - 1;
   for (const Slot& s : old) {

@@ -47,6 +47,19 @@ class RequestTable {
   // Forgets every id added before `before`.
   void ForgetBefore(Millis before);
   size_t size() const { return size_; }
+  // Makes room for n ids without growing (a checkpoint's restore knows how many).
+  void Reserve(size_t n);
+  // f(id, added at, entry) for every remembered id, oldest first (the forgetting order).
+  template <typename F>
+  void ForEach(F&& f) const {
+    const size_t mask = slots_.size() - 1;
+    for (const Added& a : order_)
+      for (size_t i = IndexOf(a.hash); slots_[i].hash != 0; i = (i + 1) & mask)
+        if (slots_[i].hash == a.hash && slots_[i].offset == a.offset) {
+          f(IdAt(slots_[i]), a.at, slots_[i].entry);
+          break;
+        }
+  }
   // Bytes held (slots, id bytes, the forgetting order): memory accounting.
   size_t bytes() const;
 
@@ -68,6 +81,7 @@ class RequestTable {
   // The slot holding `id` (hash h), or the empty slot where it would go.
   size_t Probe(std::string_view id, uint64_t h) const;
   void Grow();
+  void Rehash(size_t size);  // a power of two, above size_ * 8 / 5
   void Erase(size_t index);
   static constexpr uint64_t kChunk = 64 * 1024;
   // Copies id to the ring's end (never across two chunks); returns its absolute offset.

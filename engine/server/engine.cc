@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <google/protobuf/reflection.h>
 
 #include "engine/config/time_zone.h"
+#include "engine/server/checkpoint_file.h"
 
 namespace casebus::server {
 
@@ -105,10 +107,67 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   return e;
 }
 
+uint64_t Engine::RestoreCheckpoint() {
+  auto file = CheckpointFile::Open(options_.data_dir);
+  if (!file) {
+    if (file.error().code() != StatusCode::kNotFound) stats_.checkpoint_ignored = file.error().message();
+    return 1;
+  }
+  const CheckpointFile& f = **file;
+  auto unusable = [&](std::string why) {
+    stats_.checkpoint_ignored = "checkpoint of journal record " + std::to_string(f.seq()) + ": " + std::move(why);
+    return uint64_t{1};
+  };
+  if (f.seq() > store_->last_seq())
+    return unusable("the journal ends at record " + std::to_string(store_->last_seq()));
+  if (f.seq() > 0) {
+    auto record = store_->GetJournal(f.seq());
+    if (!record) return unusable(record.error().message());
+    if (AuditLink(f.seq(), *record) != f.link())
+      return unusable("that record's audit link differs (another journal, or the record was changed)");
+  }
+  Status restored = machine_->RestoreCheckpoint(f.body());
+  if (!restored.ok()) {
+    // Half filled: start again from a machine that has seen nothing.
+    auto fresh = core::CaseMachine::Create(config_, machine_->offsets());
+    if (fresh) machine_ = std::move(*fresh);
+    return unusable(restored.message());
+  }
+  stats_.checkpoint_seq = f.seq();
+  stats_.checkpoint_cases = machine_->case_count();
+  return f.seq() + 1;
+}
+
+void Engine::WriteCheckpoint() {
+  // Only a state every record of which is durable, and only when it moved on since the one
+  // restored (a restart loop rewrites nothing).
+  if (!options_.checkpoint_on_stop || !opened_ || !store_->healthy()) return;
+  if (chained_seq_ != store_->last_seq()) return;
+  if (chained_seq_ == stats_.checkpoint_seq) return;  // also: nothing journaled, nothing to shortcut
+  const auto start = std::chrono::steady_clock::now();
+  auto written = WriteCheckpointFile(options_.data_dir, chained_seq_, chain_,
+                                     [&](const std::function<void(std::string_view)>& sink) {
+                                       machine_->WriteCheckpoint(sink);
+                                     });
+  std::lock_guard lock(mu_);
+  if (!written) {
+    stats_.checkpoint_write_error = written.error().message();
+    return;
+  }
+  stats_.checkpoint_written_seq = chained_seq_;
+  stats_.checkpoint_written_bytes = written->bytes;
+  stats_.checkpoint_write_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 Status Engine::Recover() {
   Status bad;
   uint64_t n = 0;
-  Status scan = store_->ForEachJournal([&](uint64_t seq, std::string_view bytes) {
+  const uint64_t first = RestoreCheckpoint();
+  if (!stats_.checkpoint_ignored.empty())
+    std::fprintf(stderr, "casebus: checkpoint ignored, replaying the whole journal: %s\n",
+                 stats_.checkpoint_ignored.c_str());
+  Status scan = store_->ForEachJournalFrom(first, [&](uint64_t seq, std::string_view bytes) {
     v1::JournalRecord r;
     if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       bad = Status::Corruption("journal record " + std::to_string(seq) + " does not parse");
@@ -326,6 +385,7 @@ void Engine::Stop() {
   if (thread_.joinable()) thread_.join();
   if (commit_thread_.joinable()) commit_thread_.join();
   if (dispatcher_) dispatcher_->Stop();
+  WriteCheckpoint();
 }
 
 std::shared_ptr<const v1::CityConfig> Engine::config() const {

@@ -42,12 +42,22 @@ struct EngineOptions {
   bool run_dispatcher = true;    // false: orders stay in the outbox (benchmarks of intake)
   rocksdb::Env* env = nullptr;   // tests: file-system fault injection
   query::Telemetry* telemetry = nullptr;  // counts commits and case durations when set
+  // Write <data>/checkpoint when stopping cleanly, so the next open restores it instead of
+  // replaying the whole journal (checkpoint_file.h).
+  bool checkpoint_on_stop = true;
 };
 
 struct EngineStats {
   uint64_t commands_committed = 0;
   uint64_t batches = 0;
-  uint64_t replayed_records = 0;
+  uint64_t replayed_records = 0;   // journal records applied at open (after the checkpoint)
+  uint64_t checkpoint_seq = 0;     // the checkpoint restored at open: its journal record; 0: none
+  uint64_t checkpoint_cases = 0;   // cases it restored
+  std::string checkpoint_ignored;  // why a checkpoint found at open was not used ("" if none)
+  uint64_t checkpoint_written_seq = 0;    // Stop() wrote a checkpoint of this record; 0: none
+  uint64_t checkpoint_written_bytes = 0;
+  double checkpoint_write_seconds = 0;
+  std::string checkpoint_write_error;     // why Stop() could not write one
   uint64_t timer_rows = 0;        // durable `due` rows found at open
   uint64_t timer_mismatches = 0;  // 0: the rows equal the timers the journal implies
   uint64_t ledger_buckets = 0;     // durable ledger buckets found at open
@@ -119,6 +129,10 @@ class Engine {
   CommitJob Apply(std::deque<Pending>& batch);
   void Commit(CommitJob& job);
   Status Recover();
+  // Restores the machine from <data>/checkpoint: the journal record to replay from (1 when
+  // there is no usable checkpoint; the reason is then in stats_.checkpoint_ignored).
+  uint64_t RestoreCheckpoint();
+  void WriteCheckpoint();  // Stop(), after the threads drained
   void Observe(const v1::JournalRecord& record);  // telemetry of applied events
   // Adds an outbox row for `item` to the job, under the next outbox key. Shard thread.
   void AddOutbox(CommitJob& job, v1::OutboxItem item);

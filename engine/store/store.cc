@@ -221,10 +221,12 @@ Result<std::string> Store::GetDeadLetter(std::string_view id) const {
   return value;
 }
 
-Status Store::ForEachJournal(
-    const std::function<bool(uint64_t, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), journal_));
-  for (it->SeekToFirst(); it->Valid(); it->Next())
+Status Store::ForEachJournalFrom(
+    uint64_t first, const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 2 << 20;  // recovery reads the family front to back
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, journal_));
+  for (it->Seek(SeqKey(first)); it->Valid(); it->Next())
     if (!fn(KeySeq(it->key().ToStringView()), it->value().ToStringView())) break;
   return Convert(it->status(), "scan journal");
 }

@@ -81,7 +81,11 @@ class Store {
   static bool ParseOutboxKey(std::string_view key, std::string_view& department, uint64_t& seq);
 
   // Recovery scans, in key order. fn returns false to stop early.
-  Status ForEachJournal(const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
+  Status ForEachJournal(const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const {
+    return ForEachJournalFrom(1, fn);
+  }
+  // The same, from record `first` on.
+  Status ForEachJournalFrom(uint64_t first, const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
   Status ForEachOutbox(const std::function<bool(std::string_view key, std::string_view bytes)>& fn) const;
   // Up to `max` outbox rows of `department` with keys after `after` ("": from its first), in
   // key order. Any thread.

@@ -1,6 +1,7 @@
 // CaseMachine::Answer (show, list, closure table, status) and Replay on one small scripted
 // scenario whose counts are worked out by hand below; request ids as idempotency keys.
 
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <utility>
@@ -250,6 +251,146 @@ TEST_F(CaseQueriesTest, ReplayOfTheJournalRebuildsTheSameCases) {
   EXPECT_TRUE(a.result.merged());
   EXPECT_EQ(a.result.case_id(), 3u);
   EXPECT_TRUE(MessageDifferencer::Equals(a.result, b.result));
+}
+
+// Checkpoints (checkpoint.cc): a machine restored from one, with the journal after it
+// replayed, is the machine that replayed the whole journal.
+class CheckpointTest : public CaseQueriesTest {
+ protected:
+  // The script, then the ladder steps due by Tuesday noon (escalations, supervision).
+  void ScriptWithEscalations() {
+    Script();
+    for (Effects& fx : machine_->FireDue(At("2026-11-03T08:00:00+08:00"))) records_.push_back(fx.record);
+  }
+  static std::string CheckpointOf(const CaseMachine& m) {
+    std::string bytes;
+    m.WriteCheckpoint([&](std::string_view piece) { bytes.append(piece); });
+    return bytes;
+  }
+  static std::unique_ptr<CaseMachine> Fresh() {
+    auto m = CaseMachine::Create(casebus::testing::SmallCity());
+    EXPECT_TRUE(m.has_value());
+    return m ? std::move(*m) : nullptr;
+  }
+  static v1::StatusReply StatusOf(const CaseMachine& m) {
+    v1::Query q;
+    q.mutable_status();
+    return m.Answer(q, At("2026-11-03T08:00:00+08:00")).status();
+  }
+  // Everything a user or the engine can observe of the two machines is the same.
+  void ExpectSameMachine(const CaseMachine& copy, const CaseMachine& original) {
+    ASSERT_EQ(copy.case_count(), original.case_count());
+    original.ForEachCase([&](const v1::Case& c) {
+      std::optional<v1::Case> a = original.CaseWithHistory(c.id()), b = copy.CaseWithHistory(c.id());
+      ASSERT_TRUE(b.has_value()) << "case " << c.id();
+      EXPECT_TRUE(MessageDifferencer::Equals(*a, *b))
+          << "case " << c.id() << "\noriginal:\n" << a->DebugString() << "copy:\n" << b->DebugString();
+    });
+    EXPECT_EQ(copy.next_case_id(), original.next_case_id());
+    EXPECT_EQ(copy.remembered_requests(), original.remembered_requests());
+    EXPECT_EQ(copy.ScheduledTimers(), original.ScheduledTimers());
+    EXPECT_EQ(copy.NextDueAt(), original.NextDueAt());
+    size_t differences = 0;
+    const auto diff = CompareLedgers(copy.ledger(), original.ledger(), 3, differences);
+    EXPECT_EQ(differences, 0u) << (diff.empty() ? "" : std::string(DimName(diff[0].dim)) + " " + diff[0].key);
+    EXPECT_TRUE(MessageDifferencer::Equals(StatusOf(copy), StatusOf(original)))
+        << StatusOf(copy).DebugString() << "vs\n" << StatusOf(original).DebugString();
+  }
+};
+
+TEST_F(CheckpointTest, RestoredMachineIsTheOriginal) {
+  ScriptWithEscalations();
+  ASSERT_GT(StatusOf(*machine_).escalations(), 0u) << "the script should escalate something";
+  const std::string bytes = CheckpointOf(*machine_);
+  auto copy = Fresh();
+  ASSERT_TRUE(copy->RestoreCheckpoint(bytes).ok());
+  ExpectSameMachine(*copy, *machine_);
+  EXPECT_EQ(CheckpointOf(*copy), bytes) << "a restored machine writes the same checkpoint";
+
+  // It goes on as the original would: retries answered, reuses refused, duplicates merged,
+  // new cases numbered on, the same ladder steps fired at the same instants.
+  const Millis later = At("2026-11-03T08:30:00+08:00");
+  v1::Command note = cmd::Note(3);
+  note.set_request_id("note-3");
+  Effects retry = copy->Execute(note, later);
+  EXPECT_TRUE(retry.result.duplicate());
+  EXPECT_EQ(retry.result.case_id(), 3u);
+  note.mutable_note()->set_text("something else");
+  EXPECT_EQ(copy->Execute(note, later).result.code(), v1::ALREADY_EXISTS);
+  auto both = [&](v1::Command c, const std::string& request_id) {
+    c.set_request_id(request_id);
+    Effects a = machine_->Execute(c, later), b = copy->Execute(c, later);
+    EXPECT_EQ(a.result.code(), v1::OK) << a.result.message();
+    EXPECT_TRUE(MessageDifferencer::Equals(a.result, b.result)) << a.result.DebugString() << b.result.DebugString();
+    EXPECT_TRUE(MessageDifferencer::Equals(a.record, b.record));
+    return a.result;
+  };
+  EXPECT_TRUE(both(cmd::Report(kDrainClog, kGridA2), "late-report").merged());
+  const uint64_t id = both(cmd::Report(kRoadDamage, kGridA4), "new-report").case_id();
+  EXPECT_EQ(id, 8u);
+  both(cmd::Register(id), "new-register");
+  both(cmd::Dispatch(id), "new-dispatch");
+  std::vector<Effects> fa = machine_->FireDue(At("2026-11-10T12:00:00+08:00"));
+  std::vector<Effects> fb = copy->FireDue(At("2026-11-10T12:00:00+08:00"));
+  ASSERT_EQ(fa.size(), fb.size());
+  EXPECT_GT(fa.size(), 0u) << "case 8 is overdue a week later";
+  for (size_t i = 0; i < fa.size(); ++i)
+    EXPECT_TRUE(MessageDifferencer::Equals(fa[i].record, fb[i].record)) << fa[i].record.DebugString();
+  ExpectSameMachine(*copy, *machine_);
+}
+
+TEST_F(CheckpointTest, CheckpointAtAnyRecordPlusTheRestEqualsTheWholeJournal) {
+  ScriptWithEscalations();
+  ASSERT_GT(records_.size(), 30u);
+  for (size_t k = 0; k <= records_.size(); ++k) {
+    SCOPED_TRACE("checkpoint after " + std::to_string(k) + " records");
+    auto before = Fresh();
+    for (size_t i = 0; i < k; ++i) before->Replay(records_[i]);
+    auto after = Fresh();
+    ASSERT_TRUE(after->RestoreCheckpoint(CheckpointOf(*before)).ok());
+    for (size_t i = k; i < records_.size(); ++i) after->Replay(records_[i]);
+    ExpectSameMachine(*after, *machine_);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_F(CheckpointTest, DamagedBytesAreRefusedWholeAndNeverCrash) {
+  google::protobuf::LogSilencer quiet;  // damaged strings make protobuf log each parse
+  ScriptWithEscalations();
+  const std::string bytes = CheckpointOf(*machine_);
+  // Every truncation misses the end mark at least. (A sample: a fresh machine per restore
+  // costs its calendar's prefix sums.)
+  ASSERT_GT(bytes.size(), 1000u);
+  for (size_t n = 0; n < bytes.size(); n += n < 64 || n + 64 > bytes.size() ? 1 : 17) {
+    Status s = Fresh()->RestoreCheckpoint(std::string_view(bytes).substr(0, n));
+    ASSERT_EQ(s.code(), StatusCode::kCorruption) << "prefix of " << n << " bytes: " << s.ToString();
+    ASSERT_NE(s.message().find("at byte"), std::string::npos) << s.message();
+  }
+  // A flipped byte is refused or, where it lands in bytes no check covers (a description),
+  // restores; the file's checksum is what catches those (server/checkpoint_file).
+  size_t refused = 0;
+  for (size_t i = 0; i < bytes.size(); i += i < 64 ? 1 : 7) {
+    std::string damaged = bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
+    Status s = Fresh()->RestoreCheckpoint(damaged);
+    ASSERT_TRUE(s.ok() || s.code() == StatusCode::kCorruption) << "byte " << i << ": " << s.ToString();
+    refused += s.ok() ? 0 : 1;
+  }
+  EXPECT_GT(refused, 0u);
+  // Trailing bytes, another format, counts the bytes cannot hold.
+  EXPECT_EQ(Fresh()->RestoreCheckpoint(bytes + "x").code(), StatusCode::kCorruption);
+  std::string other = bytes;
+  other[4] = 2;  // format 2
+  EXPECT_NE(Fresh()->RestoreCheckpoint(other).message().find("format 2"), std::string::npos);
+  const std::string huge("CBMC\x01\x10\x00\xff\xff\xff\xff\x0f", 12);
+  Status s = Fresh()->RestoreCheckpoint(huge);
+  EXPECT_NE(s.message().find("case count"), std::string::npos) << s.ToString();
+  // Cases are 1..n: a next id that disagrees is damage.
+  s = Fresh()->RestoreCheckpoint(std::string("CBMC\x01\x05\x00\x02", 8));
+  EXPECT_NE(s.message().find("next case id 5 after 2 cases"), std::string::npos) << s.ToString();
+  EXPECT_EQ(Fresh()->RestoreCheckpoint("").code(), StatusCode::kCorruption);
+  // Only into a machine that has seen nothing.
+  EXPECT_EQ(machine_->RestoreCheckpoint(bytes).code(), StatusCode::kFailedPrecondition);
 }
 
 using RequestIdTest = MachineTest;

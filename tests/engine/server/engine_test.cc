@@ -168,35 +168,214 @@ TEST_F(EngineTest, RestartRecoversEveryCaseAndEveryRequestId) {
     e->Stop();
   }
   // Same instant: what came due while down fires on restart (tested with the ladder), so
-  // identical state is expected only when no time has passed.
+  // identical state is expected only when no time has passed. Twice: restored from the
+  // checkpoint the stop wrote, then with it gone, from the whole journal.
+  for (const bool from_checkpoint : {true, false}) {
+    SCOPED_TRACE(from_checkpoint ? "from the checkpoint" : "from the whole journal");
+    if (!from_checkpoint) {
+      ASSERT_TRUE(fs::remove(fs::path(dir_.path()) / "checkpoint"));
+    }
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    const EngineStats stats = e->stats();
+    EXPECT_EQ(stats.checkpoint_ignored, "");
+    EXPECT_EQ(stats.checkpoint_seq, from_checkpoint ? status_before.journal_seq() : 0u);
+    EXPECT_EQ(stats.checkpoint_cases, from_checkpoint ? 5u : 0u);
+    EXPECT_EQ(stats.replayed_records, from_checkpoint ? 0u : status_before.journal_seq());
+    for (const auto& [id, c] : before) {
+      const v1::Case now = Show(*e, id);
+      EXPECT_TRUE(MessageDifferencer::Equals(c, now)) << "case " << id << " before:\n"
+                                                      << c.DebugString() << "after:\n"
+                                                      << now.DebugString();
+    }
+    const v1::StatusReply s = StatusOf(*e);
+    EXPECT_EQ(s.cases(), status_before.cases());
+    EXPECT_EQ(s.open_cases(), status_before.open_cases());
+    EXPECT_EQ(s.journal_seq(), status_before.journal_seq());
+    EXPECT_EQ(s.timers(), status_before.timers());
+    EXPECT_EQ(s.next_timer_ms(), status_before.next_timer_ms());
+    // Every retry is answered from the recovered request ids, not applied again.
+    for (const auto& [cmd, original] : sent) {
+      v1::Reply r = e->Call(Req({cmd}));
+      ASSERT_EQ(r.results_size(), 1);
+      EXPECT_EQ(r.results(0).code(), v1::OK) << cmd.request_id() << ": " << r.results(0).message();
+      EXPECT_TRUE(r.results(0).duplicate()) << cmd.request_id();
+      EXPECT_EQ(r.results(0).case_id(), original.case_id()) << cmd.request_id();
+      EXPECT_EQ(r.results(0).merged(), original.merged()) << cmd.request_id();
+    }
+    EXPECT_EQ(StatusOf(*e).journal_seq(), status_before.journal_seq());
+    EXPECT_EQ(Show(*e, 1).report_count(), 2);
+    // A reused id with another payload is still refused.
+    v1::Reply reused = e->Call(Req({Report("r1", Grid(9))}));
+    EXPECT_EQ(reused.results(0).code(), v1::ALREADY_EXISTS);
+    e->Stop();
+    // Nothing new: the checkpoint restored is still the state (not rewritten); after a whole
+    // replay there was none, so one is written.
+    EXPECT_EQ(e->stats().checkpoint_written_seq, from_checkpoint ? 0u : status_before.journal_seq());
+  }
+  // New cases continue the numbering.
   auto e = Started();
   ASSERT_NE(e, nullptr);
-  EXPECT_EQ(e->stats().replayed_records, status_before.journal_seq());
-  for (const auto& [id, c] : before) {
-    const v1::Case now = Show(*e, id);
-    EXPECT_TRUE(MessageDifferencer::Equals(c, now)) << "case " << id << " before:\n"
-                                                    << c.DebugString() << "after:\n"
-                                                    << now.DebugString();
-  }
-  const v1::StatusReply s = StatusOf(*e);
-  EXPECT_EQ(s.cases(), status_before.cases());
-  EXPECT_EQ(s.open_cases(), status_before.open_cases());
-  EXPECT_EQ(s.journal_seq(), status_before.journal_seq());
-  // Every retry is answered from the recovered request ids, not applied again.
-  for (const auto& [cmd, original] : sent) {
-    v1::Reply r = e->Call(Req({cmd}));
-    ASSERT_EQ(r.results_size(), 1);
-    EXPECT_EQ(r.results(0).code(), v1::OK) << cmd.request_id() << ": " << r.results(0).message();
-    EXPECT_TRUE(r.results(0).duplicate()) << cmd.request_id();
-    EXPECT_EQ(r.results(0).case_id(), original.case_id()) << cmd.request_id();
-    EXPECT_EQ(r.results(0).merged(), original.merged()) << cmd.request_id();
-  }
-  EXPECT_EQ(StatusOf(*e).journal_seq(), status_before.journal_seq());
-  EXPECT_EQ(Show(*e, 1).report_count(), 2);
-  // A reused id with another payload is still refused, and new cases continue the numbering.
-  v1::Reply reused = e->Call(Req({Report("r1", Grid(9))}));
-  EXPECT_EQ(reused.results(0).code(), v1::ALREADY_EXISTS);
   EXPECT_EQ(Ok(*e, Report("r6", Grid(6))).case_id(), 6u);
+}
+
+// A checkpoint older than the journal (a crash after a clean stop): restored, and only the
+// records after it replayed.
+TEST_F(EngineTest, OlderCheckpointIsRestoredAndTheRecordsAfterItReplayed) {
+  const fs::path checkpoint = fs::path(dir_.path()) / "checkpoint", old = fs::path(dir_.path()) / "old";
+  uint64_t first_seq = 0;
+  {
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    Dispatched(*e, 1);
+    Dispatched(*e, 2);
+    e->Stop();
+    first_seq = e->stats().checkpoint_written_seq;
+    EXPECT_EQ(first_seq, 6u);
+    EXPECT_GT(e->stats().checkpoint_written_bytes, 64u);
+  }
+  fs::copy_file(checkpoint, old);
+  std::map<uint64_t, v1::Case> before;
+  uint64_t last_seq = 0;
+  {
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->stats().checkpoint_seq, first_seq);
+    const v1::CommandResult d3 = Dispatched(*e, 3);
+    clock_.Advance(kHour);
+    Ok(*e, Accept("a3", d3.case_id(), d3.department()));
+    Ok(*e, Report("dup-1", Grid(1)));  // merges into case 1
+    for (uint64_t id = 1; id <= 3; ++id) before[id] = Show(*e, id);
+    last_seq = StatusOf(*e).journal_seq();
+    e->Stop();
+    EXPECT_EQ(e->stats().checkpoint_written_seq, last_seq);
+  }
+  fs::copy_file(old, checkpoint, fs::copy_options::overwrite_existing);
+  auto e = Started();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->stats().checkpoint_ignored, "");
+  EXPECT_EQ(e->stats().checkpoint_seq, first_seq);
+  EXPECT_EQ(e->stats().replayed_records, last_seq - first_seq);
+  for (const auto& [id, c] : before)
+    EXPECT_TRUE(MessageDifferencer::Equals(c, Show(*e, id))) << "case " << id;
+  v1::Reply retry = e->Call(Req({Report("dup-1", Grid(1))}));
+  EXPECT_TRUE(retry.results(0).duplicate());
+  EXPECT_TRUE(retry.results(0).merged());
+  EXPECT_EQ(Ok(*e, Report("r4", Grid(4))).case_id(), 4u);
+}
+
+// A checkpoint that fails a check is ignored, with the reason, and the journal replayed
+// whole: the engine opens with the same state as without it.
+TEST_F(EngineTest, DamagedOrForeignCheckpointIsIgnoredAndTheJournalReplayed) {
+  const fs::path checkpoint = fs::path(dir_.path()) / "checkpoint";
+  std::map<uint64_t, v1::Case> before;
+  uint64_t seq = 0;
+  {
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    for (int n = 1; n <= 3; ++n) Dispatched(*e, n);
+    for (uint64_t id = 1; id <= 3; ++id) before[id] = Show(*e, id);
+    seq = StatusOf(*e).journal_seq();
+    e->Stop();
+  }
+  std::string good;
+  {
+    std::ifstream in(checkpoint, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(good.size(), 64u);
+  // The same engine's checkpoint from another data directory: its own journal, same length.
+  std::string foreign;
+  {
+    TempDir other;
+    EngineOptions o;
+    o.data_dir = other.path();
+    auto e2 = Engine::Open(SampleCity(), o, clock_, registry_);
+    ASSERT_TRUE(e2.has_value());
+    (*e2)->Start();
+    for (int n = 4; n <= 6; ++n) Dispatched(**e2, n);
+    (*e2)->Stop();
+    std::ifstream in(fs::path(other.path()) / "checkpoint", std::ios::binary);
+    foreign.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // A checkpoint ahead of the journal: written after three more records.
+  std::string ahead;
+  {
+    TempDir copy;
+    fs::copy(dir_.path(), copy.path(), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    EngineOptions o;
+    o.data_dir = copy.path();
+    auto e3 = Engine::Open(SampleCity(), o, clock_, registry_);
+    ASSERT_TRUE(e3.has_value());
+    (*e3)->Start();
+    Dispatched(**e3, 7);
+    (*e3)->Stop();
+    std::ifstream in(fs::path(copy.path()) / "checkpoint", std::ios::binary);
+    ahead.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string flipped_body = good, flipped_header = good, bad_mark = good;
+  flipped_body[good.size() / 2] ^= 0x20;
+  flipped_header[9] ^= 0x01;  // the seq
+  bad_mark[0] = 'X';
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"flipped body byte", flipped_body},         {"flipped header byte", flipped_header},
+      {"truncated", good.substr(0, good.size() - 7)}, {"header only", good.substr(0, 64)},
+      {"shorter than a header", good.substr(0, 20)}, {"not a checkpoint", bad_mark},
+      {"empty", ""},                               {"another journal's", foreign},
+      {"ahead of the journal", ahead},             {"grown", good + "more"}};
+  const std::vector<std::string> reasons = {"checksum", "checksum", "body bytes", "body bytes", "less than its 64-byte header",
+                                            "CBCKPT01", "less than its 64-byte header", "audit link", "journal ends at record",
+                                            "body bytes"};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].first);
+    {
+      std::ofstream out(checkpoint, std::ios::binary | std::ios::trunc);
+      out << cases[i].second;
+    }
+    auto e = Open();
+    ASSERT_NE(e, nullptr);
+    const EngineStats stats = e->stats();
+    EXPECT_NE(stats.checkpoint_ignored.find(reasons[i]), std::string::npos) << stats.checkpoint_ignored;
+    EXPECT_EQ(stats.checkpoint_seq, 0u);
+    EXPECT_EQ(stats.replayed_records, seq);
+    e->Start();
+    for (const auto& [id, c] : before)
+      EXPECT_TRUE(MessageDifferencer::Equals(c, Show(*e, id))) << "case " << id;
+    e->Stop();
+    EXPECT_EQ(e->stats().checkpoint_written_seq, seq) << "a good checkpoint replaces the bad one";
+  }
+}
+
+// A checkpoint that cannot be written (here: its temporary name is taken by a directory)
+// costs only the next restart's time: the stop says why, the old checkpoint stays, and the
+// next open restores it and replays what came after.
+TEST_F(EngineTest, CheckpointThatCannotBeWrittenLeavesTheOldOneAndSaysWhy) {
+  const fs::path dir(dir_.path());
+  uint64_t first_seq = 0;
+  {
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    Dispatched(*e, 1);
+    e->Stop();
+    first_seq = e->stats().checkpoint_written_seq;
+    ASSERT_GT(first_seq, 0u);
+  }
+  fs::create_directory(dir / "checkpoint.tmp");
+  {
+    auto e = Started();
+    ASSERT_NE(e, nullptr);
+    Dispatched(*e, 2);
+    e->Stop();
+    EXPECT_EQ(e->stats().checkpoint_written_seq, 0u);
+    EXPECT_NE(e->stats().checkpoint_write_error.find("checkpoint.tmp"), std::string::npos)
+        << e->stats().checkpoint_write_error;
+  }
+  EXPECT_TRUE(fs::is_directory(dir / "checkpoint.tmp")) << "not ours to remove";
+  auto e = Started();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->stats().checkpoint_seq, first_seq);
+  EXPECT_EQ(e->stats().replayed_records, 3u);
+  EXPECT_EQ(Show(*e, 2).state(), v1::DISPATCHED);
 }
 
 TEST_F(EngineTest, UndeliveredWorkOrderIsDeliveredAfterRestart) {
