@@ -12,9 +12,13 @@
 // or starts a new case when fewer than --open cases are open or none is eligible, so the
 // schedule never waits for a case. Latencies of commands intended after the warm-up go into
 // one sorted vector per run (exact percentiles). Prints per rate and run: offered, achieved
-// ack rate, p50, p99, p99.9, max (ms), then the median over runs.
+// ack rate, p50, p99, p99.9, max (ms), then the median over runs. Before each run at up to
+// 2,000/s (with sync), the disk alone is measured at the same pace (DiskFloor): the p99 no
+// durable acknowledgement can beat here.
 
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
@@ -55,8 +59,13 @@ struct Options {
   int seconds = 10, warmup = 2, runs = 3, clients = 4, frame = 1, open = 64, drain = 30;
   uint64_t seed = 1;
   bool sync = true;
+  bool disk_floor = true;  // beside each run at ≤ kFloorMaxRate: the disk alone at that pace
   std::string binary, config;
 };
+
+// Above this rate the server commits many commands per fsync, so "one fsync per command
+// interval" is not the floor of anything.
+constexpr double kFloorMaxRate = 2000;
 
 // The run's shared clock: the schedule's start and the measured window.
 struct Window {
@@ -325,6 +334,43 @@ RunResult OneRun(const Options& o, const v1::CityConfig& cfg, double rate, int r
   return r;
 }
 
+// The disk's own latency at the run's pace: a 4 KiB append and fdatasync (what a group commit
+// of one small batch costs the WAL) every 1/rate s for `seconds`, in the file system the server's
+// scratch data directory is in. Percentiles as for the commands; nothing else runs meanwhile.
+struct Floor {
+  double p50 = 0, p99 = 0, p999 = 0, max = 0;
+  size_t n = 0;
+};
+Floor DiskFloor(double rate, int seconds) {
+  Floor f;
+  char path[] = "/tmp/casebus-disk-floor-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) return f;
+  unlink(path);
+  char block[4096];
+  std::fill(std::begin(block), std::end(block), 'x');
+  const Nanos every = static_cast<Nanos>(1e9 / rate), end = Now() + seconds * kSecond;
+  std::vector<Nanos> took;
+  for (Nanos next = Now(); next < end; next += every) {
+    while (Now() < next) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    const Nanos t = Now();
+    if (write(fd, block, sizeof block) != static_cast<ssize_t>(sizeof block) || fdatasync(fd) != 0) break;
+    took.push_back(Now() - t);
+  }
+  close(fd);
+  if (took.empty()) return f;
+  std::sort(took.begin(), took.end());
+  auto at = [&](double q) {
+    const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(took.size())));
+    return Ms(took[std::min(took.size(), std::max<size_t>(rank, 1)) - 1]);
+  };
+  f = {at(0.5), at(0.99), at(0.999), Ms(took.back()), took.size()};
+  std::printf("  %8.0f/s disk alone: 4 KiB append + fdatasync every %.3f ms in /tmp: p50 %8.3f  p99 %8.3f  p99.9 %8.3f  max %9.3f ms  (n=%zu)\n",
+              rate, 1e3 / rate, f.p50, f.p99, f.p999, f.max, f.n);
+  std::fflush(stdout);
+  return f;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -345,7 +391,7 @@ bool ParseRates(const std::string& text, std::vector<double>& rates) {
 int Usage() {
   std::fprintf(stderr,
                "usage: e2e_latency [--rates R1,R2,...] [--seconds N] [--warmup N] [--runs N] "
-               "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--no-sync]\n");
+               "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--no-sync] [--no-disk-floor]\n");
   return 2;
 }
 
@@ -359,6 +405,10 @@ int main(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--no-sync") {
       o.sync = false;
+      continue;
+    }
+    if (k == "--no-disk-floor") {
+      o.disk_floor = false;
       continue;
     }
     if (i + 1 >= argc) return Usage();
@@ -398,14 +448,17 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(o.seed),
       bench::Generator(*city, o.seed, 0).MeanStepsPerCase());
   std::vector<RunResult> medians;
+  std::vector<std::pair<double, double>> floors;  // rate, median disk-alone p99
   for (double rate : o.rates) {
-    std::vector<double> acked, p50, p99, p999, max;
+    std::vector<double> acked, p50, p99, p999, max, floor_p99;
     for (int run = 1; run <= o.runs; ++run) {
+      if (o.sync && o.disk_floor && rate <= kFloorMaxRate) floor_p99.push_back(DiskFloor(rate, o.seconds).p99);
       RunResult r = OneRun(o, *city, rate, run);
       acked.push_back(r.acked), p50.push_back(r.p50), p99.push_back(r.p99);
       p999.push_back(r.p999), max.push_back(r.max);
     }
     medians.push_back({rate, Median(acked), Median(p50), Median(p99), Median(p999), Median(max)});
+    if (!floor_p99.empty()) floors.emplace_back(rate, Median(floor_p99));
   }
   std::printf(
       "median of %d run(s):\n  offered/s    acked/s     p50 ms     p99 ms   p99.9 ms      max ms\n",
@@ -413,5 +466,9 @@ int main(int argc, char** argv) {
   for (const RunResult& m : medians)
     std::printf("  %9.0f  %9.0f  %9.3f  %9.3f  %9.3f  %10.3f\n", m.offered, m.acked, m.p50, m.p99,
                 m.p999, m.max);
+  for (const auto& [rate, p99] : floors)
+    std::printf("the disk alone at %.0f/s (one 4 KiB append + fdatasync per command interval, just before each run): "
+                "median p99 %.3f ms: the device's own tail, under every durable acknowledgement at that pace\n",
+                rate, p99);
   return 0;
 }

@@ -19,6 +19,8 @@ void Usage() {
       "        run the engine (SIGTERM: stop intake, commit what is queued, exit 0); HTTP serves\n"
       "        [--access FILE]   HTTP serves the API /v1/... (bearer tokens from the access file;\n"
       "        SIGHUP reloads it), /open311/v2/, /dashboard, /metrics (Prometheus), /healthz\n"
+      "        [--checkpoint-every N]   write a checkpoint every N journal records while serving\n"
+      "        (default 1000000; 0: only at a clean stop); a restart restores it and replays the rest\n"
       "  ledger rebuild [--verify] [--data DIR] [--config FILE]\n"
       "        recount the closure ledger from the journal; --verify only reports differences\n"
       "  audit verify [--data DIR]  recompute the journal's hash chain; the first broken link\n"

@@ -1,5 +1,6 @@
 // `casebus serve` and `casebus check-config`.
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -50,12 +51,28 @@ int RunCheckConfig(const Args& args) {
   return 0;
 }
 
+// About two weeks of a large city's records (7 per case): a crash then replays seconds of
+// journal, and the writer, a forked copy of the process, runs rarely.
+constexpr uint64_t kDefaultCheckpointEvery = 1'000'000;
+
 int RunServe(const Args& args) {
-  auto flags = Flags::Parse(args, {"config", "data", "endpoint", "endpoint-file", "http", "http-file", "access"},
+  auto flags = Flags::Parse(args,
+                            {"config", "data", "endpoint", "endpoint-file", "http", "http-file", "access",
+                             "checkpoint-every"},
                             {"no-sync", "no-dispatch"});
   if (!flags) {
     std::fprintf(stderr, "casebus serve: %s\n", flags.error().message().c_str());
     return 2;
+  }
+  // Journal records between two checkpoints written while serving (a crash replays at most
+  // about this many); 0: only at a clean stop.
+  uint64_t checkpoint_every = kDefaultCheckpointEvery;
+  if (auto v = flags->Get("checkpoint-every")) {
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), checkpoint_every);
+    if (ec != std::errc() || end != v->data() + v->size()) {
+      std::fprintf(stderr, "casebus serve: --checkpoint-every: '%s' is not a number of journal records\n", v->c_str());
+      return 2;
+    }
   }
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;
@@ -86,7 +103,8 @@ int RunServe(const Args& args) {
   server::EngineOptions options{.data_dir = data,
                                 .sync = !flags->Has("no-sync"),
                                 .run_dispatcher = !flags->Has("no-dispatch"),
-                                .telemetry = &telemetry};
+                                .telemetry = &telemetry,
+                                .checkpoint_every = checkpoint_every};
   auto engine = server::Engine::Open(*cfg, options, clock, registry);
   if (!engine) {
     std::fprintf(stderr, "casebus serve: %s\n", engine.error().ToString().c_str());

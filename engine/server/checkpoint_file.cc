@@ -50,7 +50,8 @@ Result<CheckpointWritten> WriteCheckpointFile(
     const std::function<void(const std::function<void(std::string_view)>& sink)>& body) {
   if (link.size() != kLink)
     return Err(Status::InvalidArgument("checkpoint link has " + std::to_string(link.size()) + " bytes, not 32"));
-  const std::string path = dir + "/" + kCheckpointFileName, tmp = path + ".tmp";
+  // Per process: a forked writer and the engine's own stop never share a temporary file.
+  const std::string path = dir + "/" + kCheckpointFileName, tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Err(Status::IOError(Errno("create", tmp)));
   // Closed on every path; the tmp file removed unless it became the checkpoint (a full disk

@@ -10,7 +10,7 @@
 // Layout: a 64-byte header, then the body.
 //   "CBCKPT01"  u64 journal seq  32-byte audit link of that record  u64 body bytes
 //   u32 CRC-32 of the body  u32 CRC-32 of the 56 bytes before it        (little-endian)
-// Written to checkpoint.tmp, fdatasync'ed, renamed over the old one, and the directory fsync'ed:
+// Written to checkpoint.tmp.<pid>, fdatasync'ed, renamed over the old one, and the directory fsync'ed:
 // a crash leaves the old checkpoint or the new, never a torn one.
 
 #include <cstdint>

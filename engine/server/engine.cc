@@ -4,6 +4,11 @@
 #include "engine/base/audit_chain.h"
 
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -135,15 +140,16 @@ uint64_t Engine::RestoreCheckpoint() {
   }
   stats_.checkpoint_seq = f.seq();
   stats_.checkpoint_cases = machine_->case_count();
+  checkpoint_on_disk_seq_ = f.seq();
   return f.seq() + 1;
 }
 
 void Engine::WriteCheckpoint() {
-  // Only a state every record of which is durable, and only when it moved on since the one
-  // restored (a restart loop rewrites nothing).
+  // Only a state every record of which is durable, and only when it moved on since the
+  // checkpoint on disk (a restart loop rewrites nothing).
   if (!options_.checkpoint_on_stop || !opened_ || !store_->healthy()) return;
   if (chained_seq_ != store_->last_seq()) return;
-  if (chained_seq_ == stats_.checkpoint_seq) return;  // also: nothing journaled, nothing to shortcut
+  if (chained_seq_ == checkpoint_on_disk_seq_) return;  // also: nothing journaled, nothing to shortcut
   const auto start = std::chrono::steady_clock::now();
   auto written = WriteCheckpointFile(options_.data_dir, chained_seq_, chain_,
                                      [&](const std::function<void(std::string_view)>& sink) {
@@ -154,10 +160,78 @@ void Engine::WriteCheckpoint() {
     stats_.checkpoint_write_error = written.error().message();
     return;
   }
+  checkpoint_on_disk_seq_ = chained_seq_;
+  stats_.checkpoint_write_error.clear();
   stats_.checkpoint_written_seq = chained_seq_;
   stats_.checkpoint_written_bytes = written->bytes;
   stats_.checkpoint_write_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void Engine::MaybeCheckpoint() {
+  if (checkpoint_writer_ > 0) ReapCheckpointWriter(false);
+  if (options_.checkpoint_every == 0 || checkpoint_writer_ > 0) return;
+  if (applied_seq_ < checkpoint_on_disk_seq_ + options_.checkpoint_every) return;
+  // The state to write is the applied one; it must also be the committed one (its last
+  // record's link is the commit thread's), so wait for the batches in flight: at most
+  // kCommitPipeline fsyncs.
+  uint64_t seq = 0;
+  std::string link;
+  {
+    std::unique_lock lock(commit_mu_);
+    commit_cv_.wait(lock, [this] { return in_flight_ == 0; });
+    seq = chained_seq_;
+    link = chain_;
+  }
+  if (seq != applied_seq_ || !store_->healthy()) return;
+  // The child runs only this: serialization into its copy-on-write view of the machine and
+  // plain file calls (no locks another thread could have held at the fork, but the
+  // allocator's, which jemalloc and glibc reset for the child).
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto written = WriteCheckpointFile(options_.data_dir, seq, link,
+                                       [&](const std::function<void(std::string_view)>& sink) {
+                                         machine_->WriteCheckpoint(sink);
+                                       });
+    if (!written) {
+      const std::string line = "casebus: checkpoint writer: " + written.error().message() + "\n";
+      (void)!::write(2, line.data(), line.size());
+    }
+    ::_exit(written ? 0 : 1);
+  }
+  if (pid < 0) {
+    std::lock_guard lock(mu_);
+    stats_.checkpoint_write_error = std::string("fork for the checkpoint writer: ") + std::strerror(errno);
+    checkpoint_on_disk_seq_ = applied_seq_;  // not again before checkpoint_every more records
+    return;
+  }
+  checkpoint_writer_ = pid;
+  checkpoint_writer_seq_ = seq;
+}
+
+void Engine::ReapCheckpointWriter(bool block) {
+  if (checkpoint_writer_ <= 0) return;
+  int status = 0;
+  pid_t got;
+  do got = ::waitpid(checkpoint_writer_, &status, block ? 0 : WNOHANG);
+  while (got < 0 && errno == EINTR);
+  if (got == 0) return;  // still writing
+  checkpoint_writer_ = -1;
+  // A writer that failed is not retried before checkpoint_every more records.
+  checkpoint_on_disk_seq_ = std::max(checkpoint_on_disk_seq_, checkpoint_writer_seq_);
+  std::lock_guard lock(mu_);
+  if (got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    ++stats_.checkpoints_while_running;
+    stats_.checkpoint_written_seq = checkpoint_writer_seq_;
+    stats_.checkpoint_write_error.clear();
+  } else {
+    stats_.checkpoint_write_error = "the checkpoint writer for journal record " +
+                                    std::to_string(checkpoint_writer_seq_) + " failed (" +
+                                    (got < 0 ? std::string(std::strerror(errno))
+                                             : WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                                                 : "signal " + std::to_string(WTERMSIG(status))) +
+                                    ")";
+  }
 }
 
 Status Engine::Recover() {
@@ -385,6 +459,7 @@ void Engine::Stop() {
   if (thread_.joinable()) thread_.join();
   if (commit_thread_.joinable()) commit_thread_.join();
   if (dispatcher_) dispatcher_->Stop();
+  ReapCheckpointWriter(true);  // before writing the file it may be writing
   WriteCheckpoint();
 }
 
@@ -408,6 +483,7 @@ Status Engine::Reconfigure(std::shared_ptr<const v1::CityConfig> config) {
 void Engine::Loop() {
   std::deque<Pending> batch;
   for (;;) {
+    MaybeCheckpoint();
     {
       // Sleep until work arrives or the next ladder step is due (re-read on every wake, so a
       // clock that jumps is noticed within a second).
@@ -445,6 +521,7 @@ void Engine::Loop() {
     std::unique_lock lock(commit_mu_);
     commit_cv_.wait(lock, [this] { return commit_queue_.size() < kCommitPipeline; });
     commit_queue_.push_back(std::move(job));
+    ++in_flight_;
     commit_cv_.notify_all();
   }
   {
@@ -469,6 +546,9 @@ void Engine::CommitLoop() {
       commit_cv_.notify_all();
     }
     Commit(job);
+    std::lock_guard lock(commit_mu_);
+    --in_flight_;
+    commit_cv_.notify_all();
   }
 }
 

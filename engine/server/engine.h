@@ -45,6 +45,11 @@ struct EngineOptions {
   // Write <data>/checkpoint when stopping cleanly, so the next open restores it instead of
   // replaying the whole journal (checkpoint_file.h).
   bool checkpoint_on_stop = true;
+  // Also write one while running, once this many journal records were applied since the last
+  // (0: only at stop), so a crash replays at most about this many: the shard waits for the
+  // commits in flight, forks, and the child process writes the file from its copy-on-write
+  // view of the machine while the shard goes on.
+  uint64_t checkpoint_every = 0;
 };
 
 struct EngineStats {
@@ -54,10 +59,11 @@ struct EngineStats {
   uint64_t checkpoint_seq = 0;     // the checkpoint restored at open: its journal record; 0: none
   uint64_t checkpoint_cases = 0;   // cases it restored
   std::string checkpoint_ignored;  // why a checkpoint found at open was not used ("" if none)
-  uint64_t checkpoint_written_seq = 0;    // Stop() wrote a checkpoint of this record; 0: none
-  uint64_t checkpoint_written_bytes = 0;
+  uint64_t checkpoint_written_seq = 0;    // the last checkpoint written: its record; 0: none
+  uint64_t checkpoint_written_bytes = 0;  // (Stop()'s only; a forked writer's size is unknown)
   double checkpoint_write_seconds = 0;
-  std::string checkpoint_write_error;     // why Stop() could not write one
+  uint64_t checkpoints_while_running = 0; // written by forked writers (checkpoint_every)
+  std::string checkpoint_write_error;     // why the last attempt failed ("" if it did not)
   uint64_t timer_rows = 0;        // durable `due` rows found at open
   uint64_t timer_mismatches = 0;  // 0: the rows equal the timers the journal implies
   uint64_t ledger_buckets = 0;     // durable ledger buckets found at open
@@ -133,6 +139,11 @@ class Engine {
   // there is no usable checkpoint; the reason is then in stats_.checkpoint_ignored).
   uint64_t RestoreCheckpoint();
   void WriteCheckpoint();  // Stop(), after the threads drained
+  // Shard thread, between batches: forks a checkpoint writer when checkpoint_every records
+  // were applied since the last checkpoint and none is being written.
+  void MaybeCheckpoint();
+  // Collects a finished writer (waiting for it when `block`); records its outcome.
+  void ReapCheckpointWriter(bool block);
   void Observe(const v1::JournalRecord& record);  // telemetry of applied events
   // Adds an outbox row for `item` to the job, under the next outbox key. Shard thread.
   void AddOutbox(CommitJob& job, v1::OutboxItem item);
@@ -168,6 +179,7 @@ class Engine {
   std::condition_variable commit_cv_;
   std::deque<CommitJob> commit_queue_;
   bool apply_done_ = false;  // the shard thread has exited; the commit thread drains and exits
+  size_t in_flight_ = 0;     // jobs handed to the commit thread and not yet committed
   std::thread commit_thread_;
   // Shard thread only: what has been applied. Commits happen in order and a query's reply
   // leaves after its batch commits, so these are what is durable when the reply is read.
@@ -179,6 +191,12 @@ class Engine {
   // that record's seq.
   std::string chain_;
   uint64_t chained_seq_ = 0;
+  // The journal record the checkpoint file on disk is of (restored, or written since); the
+  // forked writer's pid and record while one runs. Shard thread (Open and Stop before and
+  // after it).
+  uint64_t checkpoint_on_disk_seq_ = 0;
+  pid_t checkpoint_writer_ = -1;
+  uint64_t checkpoint_writer_seq_ = 0;
   // Dead letters an operator retried or dropped, so a second request before (or after) the
   // first commits does nothing; an id leaves when the dispatcher dead-letters it again.
   std::mutex dead_mu_;

@@ -8,6 +8,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -346,6 +348,45 @@ TEST_F(EngineTest, DamagedOrForeignCheckpointIsIgnoredAndTheJournalReplayed) {
   }
 }
 
+// While serving, a forked writer checkpoints every checkpoint_every records; after a crash
+// (here: a stop that writes nothing, as kill -9 would) the next open restores the last of them
+// and replays only the records after it.
+TEST_F(EngineTest, CheckpointsWrittenWhileServingBoundWhatACrashReplays) {
+  EngineOptions o;
+  o.checkpoint_every = 6;
+  o.checkpoint_on_stop = false;
+  std::map<uint64_t, v1::Case> before;
+  uint64_t last_seq = 0, written_seq = 0;
+  {
+    auto e = Started(o);
+    ASSERT_NE(e, nullptr);
+    for (int n = 1; n <= 3; ++n) Dispatched(*e, n);  // 9 records: the writer forks at 6 or more
+    ASSERT_TRUE(WaitFor([&] {
+      e->Call(StatusReq());  // the shard looks at its writer between batches
+      return e->stats().checkpoints_while_running >= 1;
+    })) << e->stats().checkpoint_write_error;
+    written_seq = e->stats().checkpoint_written_seq;
+    EXPECT_GE(written_seq, 6u);
+    // Fewer than checkpoint_every more: the crash comes before the next checkpoint.
+    const uint64_t id = Ok(*e, Report("rep-4", Grid(4))).case_id();
+    Ok(*e, Register("reg-4", id));
+    for (uint64_t id = 1; id <= 4; ++id) before[id] = Show(*e, id);
+    last_seq = StatusOf(*e).journal_seq();
+    e->Stop();
+    EXPECT_EQ(e->stats().checkpoint_write_error, "");
+  }
+  ASSERT_GT(last_seq, written_seq);
+  auto e = Started();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->stats().checkpoint_ignored, "");
+  EXPECT_GE(e->stats().checkpoint_seq, written_seq);
+  EXPECT_LT(e->stats().checkpoint_seq, last_seq);
+  EXPECT_EQ(e->stats().replayed_records, last_seq - e->stats().checkpoint_seq);
+  for (const auto& [id, c] : before)
+    EXPECT_TRUE(MessageDifferencer::Equals(c, Show(*e, id))) << "case " << id;
+  EXPECT_EQ(Ok(*e, Report("r5", Grid(5))).case_id(), 5u);
+}
+
 // A checkpoint that cannot be written (here: its temporary name is taken by a directory)
 // costs only the next restart's time: the stop says why, the old checkpoint stays, and the
 // next open restores it and replays what came after.
@@ -360,17 +401,18 @@ TEST_F(EngineTest, CheckpointThatCannotBeWrittenLeavesTheOldOneAndSaysWhy) {
     first_seq = e->stats().checkpoint_written_seq;
     ASSERT_GT(first_seq, 0u);
   }
-  fs::create_directory(dir / "checkpoint.tmp");
+  const fs::path taken = dir / ("checkpoint.tmp." + std::to_string(::getpid()));
+  fs::create_directory(taken);
   {
     auto e = Started();
     ASSERT_NE(e, nullptr);
     Dispatched(*e, 2);
     e->Stop();
     EXPECT_EQ(e->stats().checkpoint_written_seq, 0u);
-    EXPECT_NE(e->stats().checkpoint_write_error.find("checkpoint.tmp"), std::string::npos)
+    EXPECT_NE(e->stats().checkpoint_write_error.find(taken.filename().string()), std::string::npos)
         << e->stats().checkpoint_write_error;
   }
-  EXPECT_TRUE(fs::is_directory(dir / "checkpoint.tmp")) << "not ours to remove";
+  EXPECT_TRUE(fs::is_directory(taken)) << "not ours to remove";
   auto e = Started();
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->stats().checkpoint_seq, first_seq);
