@@ -42,7 +42,8 @@ build() {
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
   log "building (ninja -j2; only what is stale)"
-  ninja -C "$BUILD" -j2 | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+  # Only grep's "nothing left to print" is ignored: a failed build stops here (pipefail).
+  ninja -C "$BUILD" -j2 | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }
   test "${PIPESTATUS[0]}" -eq 0
 }
 
@@ -70,7 +71,7 @@ case "$cmd" in
     PACKAGES+=("${BENCH_PACKAGES[@]}")
     install_missing; build
     log "building the benchmarks (ninja bench_targets)"
-    ninja -C "$BUILD" -j2 bench_targets | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+    ninja -C "$BUILD" -j2 bench_targets | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }
     test "${PIPESTATUS[0]}" -eq 0
     exec "$ROOT/bench/run.sh" "$@"
     ;;

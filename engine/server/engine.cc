@@ -37,6 +37,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Err(Status::IOError("create data directory " + options.data_dir + ": " + ec.message()));
+  // Temporary checkpoint files a crash left behind (a forked writer still running from a
+  // killed process loses its file and fails; the checkpoint itself is never touched).
+  for (const auto& entry : std::filesystem::directory_iterator(options.data_dir, ec))
+    if (entry.is_regular_file(ec) && entry.path().filename().string().rfind(std::string(kCheckpointFileName) + ".tmp.", 0) == 0)
+      std::filesystem::remove(entry.path(), ec);
   auto offsets = config::CalendarOffsets(*config);
   if (!offsets) return Err(offsets.error());
   auto machine = core::CaseMachine::Create(config, std::move(*offsets));
