@@ -50,6 +50,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  // An open replays the write-ahead log into memtables and serves from them; flushing them
+  // is left to the background (by default the open itself wrote them out first: 17 s instead
+  // of 9 s to restart 1M open cases after a busy run). A clean close flushes (~Store).
+  db_options.avoid_flush_during_recovery = true;
   if (options.env) db_options.env = options.env;
   // One writer at a time per family: no concurrent memtable writes, which lets the `due` and
   // `outbox` families use an append-only vector memtable. Their keys arrive in no useful order
@@ -88,6 +92,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
 
 Store::~Store() {
   if (!db_) return;
+  // A healthy close writes the memtables out, so the next open has no log to replay; after a
+  // crash the open replays the log and serves from memtables (avoid_flush_during_recovery).
+  if (healthy()) (void)db_->Flush(rocksdb::FlushOptions(), handles_);
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   db_->Close();
 }
