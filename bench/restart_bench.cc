@@ -62,6 +62,7 @@ struct Options {
   double reserve_gib = 3.0;
   int timeout_s = 1800;  // per restart
   std::string dir = fs::temp_directory_path().string();
+  bool keep = false;
   std::string binary = CASEBUS_BIN;
   std::string config = CASEBUS_SOURCE_DIR "/deploy/config/sample-city.yaml";
   // How each restart finds the state: "checkpoint" (the file a clean stop wrote: the usual
@@ -353,8 +354,14 @@ class ScratchDir {
   }
   ~ScratchDir() {
     std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
+    if (path_.empty()) return;
+    if (keep) {
+      std::printf("kept for profiling: %s\n", path_.c_str());
+      return;
+    }
+    fs::remove_all(path_, ec);
   }
+  bool keep = false;
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;
   const fs::path& path() const { return path_; }
@@ -414,6 +421,7 @@ SizeResult MeasureSize(const Options& o, std::shared_ptr<const v1::CityConfig> c
     return s;
   }
   ScratchDir dir(o.dir);
+  dir.keep = o.keep;  // --keep yes: the data directory stays, to profile a restart by hand
   if (dir.path().empty()) {
     SetError(s.build, "mkdtemp in " + o.dir + " failed");
     return s;
@@ -465,6 +473,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       if (o.from.empty()) return false;
     } else if (k == "--dir") {
       o.dir = v;
+    } else if (k == "--keep") {
+      o.keep = v == "yes";
     } else if (k == "--config") {
       o.config = v;
     } else {
@@ -481,7 +491,7 @@ int main(int argc, char** argv) {
   Options o;
   bench::ParseArgsOrExit(argc, argv, o, ParseArgs,
                          "restart_bench [--open 1000000,5000000] [--runs 3] [--frame 1000] "
-                         "[--reserve-gib 3] [--timeout 1800] [--from checkpoint,journal] [--dir DIR] [--config FILE]");
+                         "[--reserve-gib 3] [--timeout 1800] [--from checkpoint,journal] [--dir DIR] [--keep yes] [--config FILE]");
   const auto cfg = bench::LoadCityOrExit(o.config, "restart_bench");
   std::printf(
       "restart_bench: `casebus serve --no-dispatch` (sync on) restarted over N open cases "

@@ -202,16 +202,22 @@ int RunServe(const Args& args) {
                                 : "restored " + std::to_string(stats.checkpoint_cases) +
                                       " cases from the checkpoint at journal record " +
                                       std::to_string(stats.checkpoint_seq) + "; ";
+  char took[160];
+  std::snprintf(took, sizeof took, "open took %.2f s: store %.2f, checkpoint %.2f, replay %.2f, checks %.2f",
+                stats.open_store_seconds + stats.open_checkpoint_seconds + stats.open_replay_seconds +
+                    stats.open_checks_seconds,
+                stats.open_store_seconds, stats.open_checkpoint_seconds, stats.open_replay_seconds,
+                stats.open_checks_seconds);
   std::printf("casebus: serving %s on %s, HTTP on http://%s (/dashboard, /metrics, "
               "/v1/, /open311/v2/; %d API tokens) (data %s; %sreplayed %llu journal records; %llu items "
-              "waiting for delivery; %llu timer rows%s; ledger %s)\n",
+              "waiting for delivery; %llu timer rows%s; ledger %s; %s)\n",
               (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), access->config().tokens_size(), data.c_str(),
               restored.c_str(), static_cast<unsigned long long>(stats.replayed_records),
               static_cast<unsigned long long>((*engine)->dispatcher().pending()),
               static_cast<unsigned long long>(stats.timer_rows),
               stats.timer_mismatches == 0 ? ", matching the journal"
                                           : ", NOT matching the journal: timers follow the journal",
-              stats.ledger_differences == 0 ? "matching the journal" : "rewritten from the journal");
+              stats.ledger_differences == 0 ? "matching the journal" : "rewritten from the journal", took);
   std::fflush(stdout);
 
   std::atomic<bool> stop{false};

@@ -210,29 +210,39 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes) {
     if (!q.Varint(n_requests)) return bad_request("truncated request count");
     if (n_requests > bytes.size() / 8) return bad_request("request count " + std::to_string(n_requests) + " exceeds the bytes");
     requests_.Reserve(n_requests);
-    for (uint64_t i = 0; i < n_requests; ++i) {
-      std::string_view rid, department;
-      uint64_t added = 0, hash = 0, case_id = 0, wo_case = 0, wo_n = 0;
-      uint8_t merged = 0;
-      if (!q.String(rid) || !q.Varint(added) || !q.Varint(hash) || !q.Varint(case_id) || !q.Varint(wo_case) ||
-          !q.Varint(wo_n) || !q.String(department) || !q.Byte(merged))
-        return bad_request("truncated request id " + std::to_string(i + 1));
-      if (merged > 1) return bad_request("request id " + std::string(rid) + ": bad merged flag");
-      if (wo_n > UINT32_MAX) return bad_request("request id " + std::string(rid) + ": work order number out of range");
+    // Read in groups: a group's home slots are prefetched together, then filled.
+    struct Parsed {
+      std::string_view rid;
+      uint64_t hash;
+      Millis added;
       RequestTable::Entry e;
-      e.payload_hash = hash;
-      e.case_id = case_id;
-      e.work_order_case = wo_case;
-      e.work_order_n = static_cast<uint32_t>(wo_n);
-      e.merged = merged == 1;
-      // Interned as replay would (a department the config has dropped keeps its name).
-      if (!department.empty()) e.department = DepartmentIndex(std::string(department));
-      requests_.Put(rid, UnZigZag(added), e);
+    };
+    constexpr size_t kGroup = 16;
+    Parsed group[kGroup];
+    for (uint64_t i = 0; i < n_requests;) {
+      size_t g = 0;
+      for (; g < kGroup && i < n_requests; ++g, ++i) {
+        Parsed& p = group[g];
+        std::string_view department;
+        uint64_t added = 0, wo_n = 0;
+        uint8_t merged = 0;
+        if (!q.String(p.rid) || !q.Varint(added) || !q.Varint(p.e.payload_hash) || !q.Varint(p.e.case_id) ||
+            !q.Varint(p.e.work_order_case) || !q.Varint(wo_n) || !q.String(department) || !q.Byte(merged))
+          return bad_request("truncated request id " + std::to_string(i + 1));
+        if (merged > 1) return bad_request("request id " + std::string(p.rid) + ": bad merged flag");
+        if (wo_n > UINT32_MAX) return bad_request("request id " + std::string(p.rid) + ": work order number out of range");
+        p.added = UnZigZag(added);
+        p.e.work_order_n = static_cast<uint32_t>(wo_n);
+        p.e.merged = merged == 1;
+        // Interned as replay would (a department the config has dropped keeps its name).
+        p.e.department = department.empty() ? -1 : DepartmentIndex(std::string(department));
+        p.hash = requests_.Prefetch(p.rid);
+      }
+      for (size_t k = 0; k < g; ++k) requests_.Put(group[k].rid, group[k].hash, group[k].added, group[k].e);
     }
     if (!q.Expect(kEnd)) return bad_request("no END. mark after the request ids");
     if (!q.done()) return bad_request("bytes after the END. mark");
   });
-  auto lookup = [this](uint64_t id) { return Find(id); };
   for (size_t i = 0; i < spans.size(); ++i) {
     while (parsed.load(std::memory_order_acquire) <= i) {
       if (failed.load(std::memory_order_acquire)) break;
@@ -247,7 +257,7 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes) {
     if (s.fields.supervision_open()) ++supervisions_open_;
     for (const auto& key : NextKeys(s.fields))
       if (key) timers_.Add(*key);
-    if (IsOpen(s.fields.state())) deduper_.Add(s.fields, s.fields.reported_at_ms(), lookup);
+    if (IsOpen(s.fields.state())) deduper_.Restore(s.fields);
   }
   helper.join();
   if (!helper_status.ok()) return helper_status;

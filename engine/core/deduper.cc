@@ -65,9 +65,20 @@ uint64_t Deduper::GridKey(std::string_view category, std::string_view grid) {
 
 void Deduper::Add(const v1::Case& c, Millis now,
                   const std::function<const v1::Case*(uint64_t)>& lookup) {
-  auto add = [&](std::vector<Entry>& entries) {
+  AddTo(c, [&](std::vector<Entry>& entries) {
     if (entries.size() >= 8 && (entries.size() & (entries.size() - 1)) == 0)
       Prune(entries, now, true, lookup);
+  });
+}
+
+void Deduper::Restore(const v1::Case& c) {
+  AddTo(c, [](std::vector<Entry>&) {});
+}
+
+template <typename BeforeAdd>
+void Deduper::AddTo(const v1::Case& c, BeforeAdd&& before_add) {
+  auto add = [&](std::vector<Entry>& entries) {
+    before_add(entries);
     entries.push_back({c.id(), c.reported_at_ms(), c.place().lat(), c.place().lon()});
   };
   // Every case is findable by grid (for reports without coordinates); those with

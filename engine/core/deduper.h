@@ -34,6 +34,10 @@ class Deduper {
   // they grow (at sizes 8, 16, 32, ...), so entries of cases that can never match again do not
   // pile up where no lookup comes by.
   void Add(const v1::Case& c, Millis now, const std::function<const v1::Case*(uint64_t)>& lookup);
+  // Add without pruning, for a restore that puts back only open cases: pruning them would look
+  // each one up again and drop nothing a lookup would not skip anyway (finished cases and
+  // those past the window); the buckets are pruned when they next grow to a power of two.
+  void Restore(const v1::Case& c);
 
   // Forgets a case that left the loop (closed, voided, rejected, merged); a reopened case is
   // Add()ed again. Keeps the index to open cases, so a lookup meets finished ones only when
@@ -60,6 +64,9 @@ class Deduper {
   // `finished_too`, cases gone or out of the loop (a lookup each; CLOSED stays: it may reopen).
   void Prune(std::vector<Entry>& entries, Millis now, bool finished_too,
              const std::function<const v1::Case*(uint64_t)>& lookup);
+  // Appends c to its buckets, calling before_add(bucket) on each first.
+  template <typename BeforeAdd>
+  void AddTo(const v1::Case& c, BeforeAdd&& before_add);
 
   double radius_m_;
   Millis window_ms_;

@@ -41,9 +41,8 @@ uint64_t RequestTable::AppendBytes(std::string_view id) {
   return at;
 }
 
-void RequestTable::Put(std::string_view id, Millis at, const Entry& entry) {
+void RequestTable::Put(std::string_view id, uint64_t h, Millis at, const Entry& entry) {
   if (id.size() > kChunk) return;  // refused by the intake long before (≤ 128 bytes)
-  const uint64_t h = Hash(id);
   size_t i = Probe(id, h);
   if (slots_[i].hash != 0) {
     slots_[i].entry = entry;

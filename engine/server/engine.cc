@@ -16,6 +16,8 @@
 #include <map>
 #include <filesystem>
 #include <future>
+#include <optional>
+#include <thread>
 
 #include <google/protobuf/reflection.h>
 
@@ -24,6 +26,11 @@
 
 namespace casebus::server {
 
+namespace {
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
 
 Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfig> config,
                                              EngineOptions options, const Clock& clock,
@@ -47,9 +54,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(std::shared_ptr<const v1::CityConfi
   auto machine = core::CaseMachine::Create(config, std::move(*offsets));
   if (!machine) return Err(machine.error());
   e->machine_ = std::move(*machine);
+  const auto store_opening = std::chrono::steady_clock::now();
   auto st = store::Store::Open(options.data_dir + "/db", {.sync = options.sync, .env = options.env});
   if (!st) return Err(st.error());
   e->store_ = std::move(*st);
+  e->stats_.open_store_seconds = SecondsSince(store_opening);
   std::map<std::string, std::unique_ptr<dispatch::Adapter>> adapters;
   for (const auto& d : config->departments()) {
     auto a = registry.Create(d, {options.data_dir, config.get()});
@@ -140,7 +149,10 @@ uint64_t Engine::RestoreCheckpoint() {
   if (!restored.ok()) {
     // Half filled: start again from a machine that has seen nothing.
     auto fresh = core::CaseMachine::Create(config_, machine_->offsets());
-    if (fresh) machine_ = std::move(*fresh);
+    if (fresh) {
+      retired_machine_ = std::move(machine_);
+      machine_ = std::move(*fresh);
+    }
     return unusable(restored.message());
   }
   stats_.checkpoint_seq = f.seq();
@@ -239,13 +251,81 @@ void Engine::ReapCheckpointWriter(bool block) {
   }
 }
 
+namespace {
+
+// What Recover reads from the store besides the journal. It needs nothing the restore or the
+// replay changes, so it runs on its own thread beside them.
+struct DurableRows {
+  Status status = Status::Ok();
+  std::map<std::string, uint64_t> backlog;  // outbox rows per department
+  uint64_t next_outbox_seq = 0;
+  int64_t dead_letters = 0;
+  std::vector<store::Store::DueKey> due;
+  std::optional<DurableLedger> ledger;
+};
+
+DurableRows ReadDurableRows(const store::Store& store, const core::CaseMachine& machine) {
+  DurableRows out;
+  auto fail = [&](Status s) {
+    out.status = std::move(s);
+    return std::move(out);
+  };
+  // The outbox stays on disk: the dispatcher reads each department's rows as it needs them.
+  // Here only how many each department has, and where the keys go on.
+  Status bad_key;
+  Status scan = store.ForEachOutbox([&](std::string_view key, std::string_view) {
+    std::string_view dept;
+    uint64_t seq = 0;
+    if (!store::Store::ParseOutboxKey(key, dept, seq)) {
+      bad_key = Status::Corruption("outbox row with a malformed key (" + std::to_string(key.size()) + " bytes)");
+      return false;
+    }
+    ++out.backlog[std::string(dept)];
+    out.next_outbox_seq = std::max(out.next_outbox_seq, seq + 1);
+    return true;
+  });
+  if (!scan.ok()) return fail(scan);
+  if (!bad_key.ok()) return fail(bad_key);
+  scan = store.ForEachDeadLetter([&](std::string_view, std::string_view) {
+    ++out.dead_letters;
+    return true;
+  });
+  if (!scan.ok()) return fail(scan);
+  scan = store.ForEachDue([&](const store::Store::DueKey& k) {
+    out.due.push_back(k);
+    return true;
+  });
+  if (!scan.ok()) return fail(scan);
+  auto durable = LoadLedger(store, machine);
+  if (!durable) return fail(durable.error());
+  out.ledger.emplace(std::move(*durable));
+  return out;
+}
+
+}  // namespace
+
 Status Engine::Recover() {
+  // The durable rows are read beside the restore and the replay (the second core is the
+  // restore's parser only part of the time).
+  DurableRows rows;
+  const core::CaseMachine& fresh_machine = *machine_;  // its config and calendar; kept alive
+  std::thread reader([&] { rows = ReadDurableRows(*store_, fresh_machine); });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join{reader};
+
   Status bad;
   uint64_t n = 0;
+  auto phase = std::chrono::steady_clock::now();
   const uint64_t first = RestoreCheckpoint();
+  stats_.open_checkpoint_seconds = SecondsSince(phase);
   if (!stats_.checkpoint_ignored.empty())
     std::fprintf(stderr, "casebus: checkpoint ignored, replaying the whole journal: %s\n",
                  stats_.checkpoint_ignored.c_str());
+  phase = std::chrono::steady_clock::now();
   Status scan = store_->ForEachJournalFrom(first, [&](uint64_t seq, std::string_view bytes) {
     v1::JournalRecord r;
     if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
@@ -259,6 +339,8 @@ Status Engine::Recover() {
   if (!scan.ok()) return scan;
   if (!bad.ok()) return bad;
   stats_.replayed_records = n;
+  stats_.open_replay_seconds = SecondsSince(phase);
+  phase = std::chrono::steady_clock::now();
   // The audit chain goes on from the last durable record's link.
   if (store_->last_seq() > 0) {
     auto last = store_->GetJournal(store_->last_seq());
@@ -276,58 +358,38 @@ Status Engine::Recover() {
   next_due_.store(machine_->NextDueAt());
   applied_seq_ = store_->last_seq();
   chained_seq_ = store_->last_seq();
-  // The outbox stays on disk: the dispatcher reads each department's rows as it needs them.
-  // Here only how many each department has, and where the keys go on.
-  std::map<std::string, uint64_t> backlog;
-  Status bad_key;
-  CASEBUS_RETURN_IF_ERROR(store_->ForEachOutbox([&](std::string_view key, std::string_view) {
-    std::string_view dept;
-    uint64_t seq = 0;
-    if (!store::Store::ParseOutboxKey(key, dept, seq)) {
-      bad_key = Status::Corruption("outbox row with a malformed key (" + std::to_string(key.size()) + " bytes)");
-      return false;
-    }
-    ++backlog[std::string(dept)];
-    next_outbox_seq_ = std::max(next_outbox_seq_, seq + 1);
-    return true;
-  }));
-  if (!bad_key.ok()) return bad_key;
-  int64_t dead = 0;
-  CASEBUS_RETURN_IF_ERROR(store_->ForEachDeadLetter([&](std::string_view, std::string_view) {
-    ++dead;
-    return true;
-  }));
-  dead_letters_.store(dead);
+  reader.join();
+  retired_machine_.reset();
+  if (!rows.status.ok()) return rows.status;
+  next_outbox_seq_ = std::max(next_outbox_seq_, rows.next_outbox_seq);
+  dead_letters_.store(rows.dead_letters);
   // The durable timer rows must equal the timers the journal implies.
-  std::vector<store::Store::DueKey> rows;
-  CASEBUS_RETURN_IF_ERROR(store_->ForEachDue([&](const store::Store::DueKey& k) {
-    rows.push_back(k);
-    return true;
-  }));
-  std::vector<store::Store::DueKey> implied;
-  for (const auto& k : machine_->ScheduledTimers())
-    implied.push_back({k.at, k.case_id, static_cast<int>(k.stage)});
-  stats_.timer_rows = rows.size();
-  stats_.timer_mismatches = rows == implied ? 0 : std::max<uint64_t>(1, rows.size() > implied.size()
-                                                                            ? rows.size() - implied.size()
-                                                                            : implied.size() - rows.size());
-  dispatcher_->SetBacklog(backlog);
+  const std::vector<core::TimerKey> implied = machine_->ScheduledTimers();
+  const bool timers_match =
+      rows.due.size() == implied.size() &&
+      std::equal(rows.due.begin(), rows.due.end(), implied.begin(), [](const store::Store::DueKey& r, const core::TimerKey& k) {
+        return r == store::Store::DueKey{k.at, k.case_id, static_cast<int>(k.stage)};
+      });
+  stats_.timer_rows = rows.due.size();
+  stats_.timer_mismatches = timers_match ? 0 : std::max<uint64_t>(1, rows.due.size() > implied.size()
+                                                                         ? rows.due.size() - implied.size()
+                                                                         : implied.size() - rows.due.size());
+  dispatcher_->SetBacklog(rows.backlog);
   // The durable ledger buckets must equal the counters the replay maintained.
   (void)machine_->TakeLedgerChanges();
-  auto durable = LoadLedger(*store_, *machine_);
-  if (!durable) return durable.error();
   size_t differences = 0;
-  (void)core::CompareLedgers(durable->ledger, machine_->ledger(), 0, differences);
-  stats_.ledger_buckets = durable->buckets;
+  (void)core::CompareLedgers(rows.ledger->ledger, machine_->ledger(), 0, differences);
+  stats_.ledger_buckets = rows.ledger->buckets;
   stats_.ledger_differences = differences;
   if (differences > 0) {
     // A data directory from before the ledger family, or counting rules changed by an upgrade:
     // the journal is the truth, so the durable buckets are rewritten to what it implies.
-    auto rows = LedgerRewrite(machine_->ledger(), durable->ledger);
+    auto rewrite = LedgerRewrite(machine_->ledger(), rows.ledger->ledger);
     std::fprintf(stderr, "casebus: ledger: %zu counters differed from the journal's; %zu buckets rewritten\n",
-                 differences, rows.size());
-    CASEBUS_RETURN_IF_ERROR(store_->Commit({}, {}, {}, {}, rows));
+                 differences, rewrite.size());
+    CASEBUS_RETURN_IF_ERROR(store_->Commit({}, {}, {}, {}, rewrite));
   }
+  stats_.open_checks_seconds = SecondsSince(phase);
   return Status::Ok();
 }
 
