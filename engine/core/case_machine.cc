@@ -392,6 +392,11 @@ void CaseMachine::Replay(const v1::JournalRecord& r) {
   Remember(r);
 }
 
+void CaseMachine::Prefetch(const v1::JournalRecord& r) const {
+  if (!r.request_id().empty()) (void)requests_.Prefetch(r.request_id());
+  for (const auto& e : r.events()) cases_.Prefetch(e.case_id());
+}
+
 void CaseMachine::Remember(const v1::JournalRecord& r) {
   ForgetOldRequests(r.at_ms());
   if (r.request_id().empty()) return;

@@ -54,6 +54,13 @@ class TimerQueue {
   Millis NextAt() const { return keys_.empty() ? 0 : keys_.begin()->at; }
   size_t size() const { return keys_.size(); }
   std::vector<TimerKey> All() const { return {keys_.begin(), keys_.end()}; }
+  // f(key) for every key in due order; stops at the first false.
+  template <typename F>
+  bool ForEach(F&& f) const {
+    for (const TimerKey& k : keys_)
+      if (!f(k)) return false;
+    return true;
+  }
 
  private:
   // A B-tree: a few cache lines per lookup instead of a node per key (std::set), which the
