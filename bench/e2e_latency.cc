@@ -4,7 +4,10 @@
 // Each client sends on a schedule — rate / clients commands per second, evenly spaced, --frame
 // N commands per frame — whatever the replies do. A command's latency is its reply's arrival
 // minus its INTENDED send time, so a client that falls behind (or a server that stalls) shows
-// as latency: no coordinated omission. A command answered BUSY is sent again at a later slot
+// as latency: no coordinated omission. With --frame N > 1 a client is a gateway (a hotline
+// bridge, a sensor hub) that collects commands arriving evenly and sends them N at a time: a
+// command's intended time is when it reached the gateway, so its wait for the frame to fill
+// is part of its latency. A command answered BUSY is sent again at a later slot
 // and keeps its first intended time.
 //
 // Cases come from the benchmark workload (bench/workload). A case's next step becomes
@@ -166,7 +169,11 @@ void Client::SendFrame(zmq::socket_t& sock, Nanos intended) {
   FrameSent f{intended, {}};
   f.cases.reserve(static_cast<size_t>(o_.frame));
   for (int i = 0; i < o_.frame; ++i) {
-    const uint32_t k = TakeCase(intended);
+    // A frame of N stands for a gateway that collected N commands over one frame interval and
+    // sent them when the last came: command i reached the gateway (i + 1) / N of the way
+    // through the interval, and its latency counts from then, the gateway's wait included.
+    const Nanos arrived = intended - interval_ + interval_ * (i + 1) / o_.frame;
+    const uint32_t k = TakeCase(arrived);
     const CaseWalk& c = cases_[k];
     *request_.add_commands() = workload_.Command(c.plan, c.step, c.case_id);
     f.cases.push_back(k);
