@@ -14,22 +14,26 @@ uint64_t RequestTable::Hash(std::string_view id) {
   return h == 0 ? 1 : h;
 }
 
-std::string_view RequestTable::IdAt(const Slot& s) const {
-  const char* chunk = chunks_[s.offset / kChunk - first_chunk_].get();
-  return {chunk + s.offset % kChunk, s.length};
+std::string_view RequestTable::IdAt(const Record& r) const {
+  const char* chunk = chunks_[r.offset / kChunk - first_chunk_].get();
+  return {chunk + r.offset % kChunk, r.length};
 }
 
 size_t RequestTable::Probe(std::string_view id, uint64_t h) const {
   const size_t mask = slots_.size() - 1;
   for (size_t i = IndexOf(h);; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
-    if (s.hash == 0 || (s.hash == h && s.length == id.size() && IdAt(s) == id)) return i;
+    if (s.hash == 0) return i;
+    if (s.hash == h) {
+      const Record& r = RecordOf(s);
+      if (r.length == id.size() && IdAt(r) == id) return i;
+    }
   }
 }
 
 const RequestTable::Entry* RequestTable::Find(std::string_view id) const {
   const Slot& s = slots_[Probe(id, Hash(id))];
-  return s.hash == 0 ? nullptr : &s.entry;
+  return s.hash == 0 ? nullptr : &RecordOf(s).entry;
 }
 
 uint64_t RequestTable::AppendBytes(std::string_view id) {
@@ -45,20 +49,16 @@ void RequestTable::Put(std::string_view id, uint64_t h, Millis at, const Entry& 
   if (id.size() > kChunk) return;  // refused by the intake long before (≤ 128 bytes)
   size_t i = Probe(id, h);
   if (slots_[i].hash != 0) {
-    slots_[i].entry = entry;
+    records_[slots_[i].seq - first_seq_].entry = entry;
     return;
   }
-  if ((size_ + 1) * 8 > slots_.size() * 5) {
+  if ((size() + 1) * 8 > slots_.size() * 5) {
     Grow();
     i = Probe(id, h);
   }
-  Slot& s = slots_[i];
-  s.hash = h;
-  s.offset = AppendBytes(id);
-  s.length = static_cast<uint32_t>(id.size());
-  s.entry = entry;
-  ++size_;
-  order_.push_back({at, s.offset, h});
+  const uint64_t offset = AppendBytes(id);
+  slots_[i] = {h, first_seq_ + records_.size()};
+  records_.push_back({at, offset, static_cast<uint32_t>(id.size()), entry});
 }
 
 void RequestTable::Reserve(size_t n) {
@@ -95,24 +95,24 @@ void RequestTable::Erase(size_t index) {
     hole = i;
   }
   slots_[hole] = Slot{};
-  --size_;
 }
 
 void RequestTable::ForgetBefore(Millis before) {
   bool dropped = false;
   const size_t mask = slots_.size() - 1;
-  while (!order_.empty() && order_.front().at < before) {
-    const Added a = order_.front();
-    order_.pop_front();
-    for (size_t i = IndexOf(a.hash); slots_[i].hash != 0; i = (i + 1) & mask) {
-      if (slots_[i].hash == a.hash && slots_[i].offset == a.offset) {
+  while (!records_.empty() && records_.front().at < before) {
+    const uint64_t h = Hash(IdAt(records_.front()));
+    for (size_t i = IndexOf(h); slots_[i].hash != 0; i = (i + 1) & mask) {
+      if (slots_[i].seq == first_seq_) {
         Erase(i);
         break;
       }
     }
+    records_.pop_front();
+    ++first_seq_;
     dropped = true;
   }
-  if (dropped) DropChunksBefore(order_.empty() ? end_ : order_.front().offset);
+  if (dropped) DropChunksBefore(records_.empty() ? end_ : records_.front().offset);
 }
 
 void RequestTable::DropChunksBefore(uint64_t offset) {
@@ -123,7 +123,7 @@ void RequestTable::DropChunksBefore(uint64_t offset) {
 }
 
 size_t RequestTable::bytes() const {
-  return slots_.size() * sizeof(Slot) + chunks_.size() * kChunk + order_.size() * sizeof(Added);
+  return slots_.size() * sizeof(Slot) + chunks_.size() * kChunk + records_.size() * sizeof(Record);
 }
 
 }  // namespace casebus::core

@@ -3,13 +3,18 @@
 // the same request_id gets the first result; a different command under it is refused), each
 // for a time window, forgotten oldest first.
 //
-// Built for the shard's hot path, where every command looks its id up and most add one: one
-// open-addressing array of fixed-size slots (linear probing, backward-shift deletion, no
-// tombstones), the ids' bytes in a first-in-first-out ring of 64 KiB chunks (ids are
-// forgotten in the order they were added, so the oldest chunk goes when its last id does), and
-// a FIFO of (instant, ring offset) for forgetting. No allocation per id; ids are compared in
-// full, so no two ids are ever confused, whatever their hashes. An id may be at most 64 KiB
-// (the intake allows 128 bytes).
+// Built for the shard's hot path, where every command looks its id up and most add one, and
+// for restores of millions of ids:
+// - the ids' records (instant, where the bytes are, entry) in a first-in-first-out queue, in
+//   the order they were added, which is the order they are forgotten and written out;
+// - the ids' bytes in a FIFO ring of 64 KiB chunks (the oldest chunk goes when its last id
+//   does);
+// - an open-addressing index of 16-byte slots (hash, record number): linear probing,
+//   backward-shift deletion, no tombstones, at most 5/8 full.
+// Only the index is visited at random, so a restore appends records in order and scatters
+// 16 bytes per id, not the whole record. No allocation per id; ids are compared in full, so no
+// two ids are ever confused, whatever their hashes. An id may be at most 64 KiB (the intake
+// allows 128 bytes).
 //
 // Not thread-safe (owned by the shard, like the rest of the machine).
 
@@ -56,42 +61,36 @@ class RequestTable {
   void Put(std::string_view id, uint64_t hash, Millis at, const Entry& entry);
   // Forgets every id added before `before`.
   void ForgetBefore(Millis before);
-  size_t size() const { return size_; }
+  size_t size() const { return records_.size(); }
   // Makes room for n ids without growing (a checkpoint's restore knows how many).
   void Reserve(size_t n);
   // f(id, added at, entry) for every remembered id, oldest first (the forgetting order).
   template <typename F>
   void ForEach(F&& f) const {
-    const size_t mask = slots_.size() - 1;
-    for (const Added& a : order_)
-      for (size_t i = IndexOf(a.hash); slots_[i].hash != 0; i = (i + 1) & mask)
-        if (slots_[i].hash == a.hash && slots_[i].offset == a.offset) {
-          f(IdAt(slots_[i]), a.at, slots_[i].entry);
-          break;
-        }
+    for (const Record& r : records_) f(IdAt(r), r.at, r.entry);
   }
-  // Bytes held (slots, id bytes, the forgetting order): memory accounting.
+  // Bytes held (index, records, id bytes): memory accounting.
   size_t bytes() const;
 
  private:
   struct Slot {
-    uint64_t hash = 0;    // 0: empty (a real hash of 0 is stored as 1)
-    uint64_t offset = 0;  // where the id's bytes start in the ring (absolute)
-    uint32_t length = 0;
+    uint64_t hash = 0;  // 0: empty (a real hash of 0 is stored as 1)
+    uint64_t seq = 0;   // the record's number: records_[seq - first_seq_]
+  };
+  struct Record {
+    Millis at;
+    uint64_t offset;  // where the id's bytes start in the ring (absolute)
+    uint32_t length;
     Entry entry;
   };
-  struct Added {
-    Millis at;
-    uint64_t offset;  // the id's ring offset: finds its slot again
-    uint64_t hash;
-  };
   static uint64_t Hash(std::string_view id);
-  std::string_view IdAt(const Slot& s) const;
+  std::string_view IdAt(const Record& r) const;
+  const Record& RecordOf(const Slot& s) const { return records_[s.seq - first_seq_]; }
   size_t IndexOf(uint64_t hash) const { return static_cast<size_t>(hash) & (slots_.size() - 1); }
   // The slot holding `id` (hash h), or the empty slot where it would go.
   size_t Probe(std::string_view id, uint64_t h) const;
   void Grow();
-  void Rehash(size_t size);  // a power of two, above size_ * 8 / 5
+  void Rehash(size_t size);  // a power of two, above size() * 8 / 5
   void Erase(size_t index);
   static constexpr uint64_t kChunk = 64 * 1024;
   // Copies id to the ring's end (never across two chunks); returns its absolute offset.
@@ -99,12 +98,12 @@ class RequestTable {
   void DropChunksBefore(uint64_t offset);
 
   std::vector<Slot> slots_;  // size is a power of two, at most 5/8 full (short probes)
-  size_t size_ = 0;
+  std::deque<Record> records_;
+  uint64_t first_seq_ = 0;  // the number of records_.front()
   // Chunk i holds absolute offsets [(first_chunk_ + i) * kChunk, +kChunk).
   std::deque<std::unique_ptr<char[]>> chunks_;
   uint64_t first_chunk_ = 0;
   uint64_t end_ = 0;  // the next free absolute offset
-  std::deque<Added> order_;
 };
 
 }  // namespace casebus::core

@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -92,6 +93,18 @@ TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
     }
     if (n % 10'000 == 0) {
       for (const auto& [mid, v] : model) ExpectSame(t.Find(mid), v.second, mid);
+      // ForEach walks the ids in the order they were added (the forgetting order).
+      auto want = order.begin();
+      size_t walked = 0;
+      t.ForEach([&](std::string_view fid, Millis at, const RequestTable::Entry& e) {
+        ASSERT_NE(want, order.end());
+        EXPECT_EQ(fid, want->second);
+        EXPECT_EQ(at, want->first);
+        ExpectSame(&e, model[want->second].second, want->second);
+        ++want;
+        ++walked;
+      });
+      EXPECT_EQ(walked, model.size());
       for (int k = 0; k < 1000; ++k) {
         const std::string other = "r" + std::to_string(rng() % 400'000);
         const RequestTable::Entry* got = t.Find(other);
@@ -105,6 +118,26 @@ TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
   EXPECT_EQ(t.Find(order.empty() ? "r1" : order.begin()->second), nullptr);
   t.Put("again", now + 2, EntryFor(5));
   ExpectSame(t.Find("again"), EntryFor(5), "again");
+}
+
+TEST(RequestTableTest, PrefetchedPutsAfterReserveEqualPlainPuts) {
+  RequestTable plain, restored;
+  restored.Reserve(50'000);
+  for (uint64_t n = 1; n <= 50'000; ++n) {
+    const std::string id = "req-" + std::to_string(n * 2654435761u % 1'000'003);
+    plain.Put(id, static_cast<Millis>(n), EntryFor(n));
+    const uint64_t h = restored.Prefetch(id);
+    restored.Put(id, h, static_cast<Millis>(n), EntryFor(n));
+  }
+  EXPECT_EQ(restored.size(), plain.size());
+  std::vector<std::string> a, b;
+  plain.ForEach([&](std::string_view id, Millis, const RequestTable::Entry&) { a.emplace_back(id); });
+  restored.ForEach([&](std::string_view id, Millis at, const RequestTable::Entry& e) {
+    b.emplace_back(id);
+    ExpectSame(plain.Find(id), e, std::string(id));
+    EXPECT_EQ(plain.Find(id)->case_id, static_cast<uint64_t>(at));
+  });
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace
