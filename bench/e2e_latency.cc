@@ -399,7 +399,7 @@ bool ParseRates(const std::string& text, std::vector<double>& rates) {
 int Usage() {
   std::fprintf(stderr,
                "usage: e2e_latency [--rates R1,R2,...] [--seconds N] [--warmup N] [--runs N] "
-               "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--no-sync] [--no-disk-floor]\n");
+               "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--binary PATH] [--no-sync] [--no-disk-floor]\n");
   return 2;
 }
 
@@ -442,6 +442,8 @@ int main(int argc, char** argv) {
       o.drain = std::atoi(v);
     else if (k == "--seed")
       o.seed = std::strtoull(v, nullptr, 10);
+    else if (k == "--binary")  // another build's casebus, for a before/after comparison
+      o.binary = v;
     else
       return Usage();
   }

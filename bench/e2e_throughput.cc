@@ -176,6 +176,8 @@ int main(int argc, char** argv) {
     int v = std::atoi(argv[i + 1]);
     if (k == "--seed")
       o.seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (k == "--binary")  // another build's casebus, for a before/after comparison
+      o.binary = argv[i + 1];
     else if (k == "--clients")
       o.clients = v;
     else if (k == "--window")
@@ -191,7 +193,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: e2e_throughput [--clients N] [--window N] [--frame N] [--seconds N] "
-                   "[--runs N] [--warmup N] [--seed N] [--no-sync]\n");
+                   "[--runs N] [--warmup N] [--seed N] [--binary PATH] [--no-sync]\n");
       return 2;
     }
   }
