@@ -62,8 +62,8 @@ for rate in ${RATES//,/ }; do
       bin=$BEFORE; [[ $who == after ]] && bin=$AFTER
       line=$("$BIN/e2e_latency" --rates "$rate" --seconds "$SECS" --runs 1 --binary "$bin" --no-disk-floor 2>&1 | grep "run 1:" || true)
       say "$(printf '%-6s %s' "$who" "${line:-no result}")"
-      P50[$who,$rate]+="$(sed -n 's/.*p50 *\([0-9.]*\).*/\1/p' <<<"$line") "
-      P99[$who,$rate]+="$(sed -n 's/.*p99 *\([0-9.]*\).*/\1/p' <<<"$line") "
+      P50[$who,$rate]+="$(sed -n 's/.* p50 \+\([0-9][0-9.]*\) .*/\1/p' <<<"$line") "
+      P99[$who,$rate]+="$(sed -n 's/.* p99 \+\([0-9][0-9.]*\) .*/\1/p' <<<"$line") "
     done
   done
 done

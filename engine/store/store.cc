@@ -1,8 +1,6 @@
 #include "engine/store/store.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/env.h>
-#include <rocksdb/file_system.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -11,7 +9,6 @@ namespace casebus::store {
 namespace {
 
 constexpr char kJournalHeadKey[] = "journal_head";
-constexpr char kCommitSeqKey[] = "commit_seq";
 
 std::string SeqKey(uint64_t seq) {
   std::string k(8, '\0');
@@ -86,41 +83,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   st->due_ = st->handles_[3];
   st->dead_ = st->handles_[4];
   st->ledger_ = st->handles_[5];
-  if (Status redo = st->OpenRedoLog(dir); !redo.ok()) return Err(redo);
   std::unique_ptr<rocksdb::Iterator> it(st->db_->NewIterator(rocksdb::ReadOptions(), st->journal_));
   it->SeekToLast();
   if (it->Valid()) st->last_seq_.store(KeySeq(it->key().ToStringView()));
   if (!it->status().ok()) return Err(Convert(it->status(), "read journal tail"));
   return st;
-}
-
-Status Store::OpenRedoLog(const std::string& dir) {
-  std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), kCommitSeqKey, &value);
-  if (s.ok()) commit_seq_ = KeySeq(value);
-  else if (!s.IsNotFound()) return Convert(s, "read commit_seq");
-  std::shared_ptr<rocksdb::FileSystem> fs =
-      options_.env ? options_.env->GetFileSystem() : rocksdb::FileSystem::Default();
-  auto redo = RedoLog::Open(fs, dir, options_.redo);
-  if (!redo) return redo.error();
-  redo_ = std::move(*redo);
-  // What a power cut took from RocksDB's unsynced log, in order. Each batch sets commit_seq.
-  Status st = redo_->Scan(commit_seq_, [this](uint64_t seq, std::string_view bytes) {
-    rocksdb::WriteBatch batch{std::string(bytes)};
-    auto w = db_->Write(rocksdb::WriteOptions(), &batch);
-    if (!w.ok()) return Convert(w, "reapply batch " + std::to_string(seq) + " from the redo log");
-    commit_seq_ = seq;
-    ++redone_batches_;
-    return Status::Ok();
-  });
-  if (!st.ok()) return st;
-  // RocksDB's recovered log may sit unsynced in the page cache (after a kill -9), and the redo
-  // log is about to be overwritten: write the memtables out (synced) first. After a clean
-  // close they are empty and this costs nothing.
-  auto f = db_->Flush(rocksdb::FlushOptions(), handles_);
-  if (!f.ok()) return Convert(f, "flush after recovery");
-  redo_->Start(commit_seq_ + 1);
-  return Status::Ok();
 }
 
 Store::~Store() {
@@ -169,18 +136,10 @@ Status Store::Commit(const std::vector<std::string>& records,
   }
   if (!records.empty() && !journal_head.empty())
     batch.Put(db_->DefaultColumnFamily(), kJournalHeadKey, SeqKey(seq) + std::string(journal_head));
-  batch.Put(db_->DefaultColumnFamily(), kCommitSeqKey, SeqKey(commit_seq_ + 1));
-  if (options_.sync) {
-    // Durable here, in place; RocksDB's own log then needs no sync of its own.
-    Status redo = redo_->Append(batch.Data(), [this] {
-      // The segment about to be reused holds batches RocksDB has only unsynced.
-      return Convert(db_->SyncWAL(), "sync RocksDB's log");
-    });
-    if (!redo.ok()) return Fail("redo log", redo.message());
-  }
-  auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  auto s = db_->Write(wo, &batch);
   if (!s.ok()) return Fail("journal write", s.ToString());
-  ++commit_seq_;
   last_seq_.store(seq, std::memory_order_release);
   return Status::Ok();
 }

@@ -12,11 +12,7 @@
 //            buckets (engine/core/ledger.h), written in the same batch as the events that
 //            changed them; a bucket back at zero is deleted
 //   default  meta: format version; journal_head (big-endian seq + audit link of the last
-//            record, written with it); commit_seq (big-endian: the last group commit's number)
-// Durability (sync): each group commit's WriteBatch is first written to the redo log
-// (redo_log.h: in place, into blocks already on disk) and synced there; RocksDB then takes
-// the same batch unsynced. Open reapplies the batches the redo log has and RocksDB lost (a
-// power cut) and writes RocksDB's memtables out before the redo log is reused.
+//            record, written with it)
 // Cases and deadlines are derived: rebuilt by replaying the journal on open. The ledger family
 // is the maintained counters kept durable; open and `casebus ledger rebuild --verify` check it
 // against a recount from the journal.
@@ -35,7 +31,6 @@
 #include <vector>
 
 #include "engine/base/status.h"
-#include "engine/store/redo_log.h"
 
 namespace rocksdb {
 class DB;
@@ -49,7 +44,6 @@ struct StoreOptions {
   bool sync = true;  // false only for benchmarks' negative controls; never in production
   // Tests inject file-system faults through an Env; nullptr is the default Env.
   rocksdb::Env* env = nullptr;
-  RedoLogOptions redo{};  // tests make segments small to see them reused
 };
 
 class Store {
@@ -118,16 +112,10 @@ class Store {
   bool healthy() const { return healthy_.load(std::memory_order_acquire); }
   std::string unhealthy_reason() const;
   uint64_t outbox_size_estimate() const;
-  // Group commits the open found in the redo log but not in RocksDB, and reapplied.
-  uint64_t redone_batches() const { return redone_batches_; }
-  uint64_t commit_seq() const { return commit_seq_; }
-  const RedoLog* redo_log() const { return redo_.get(); }
 
  private:
   Store() = default;
   Status Fail(const std::string& what, const std::string& detail);
-  // Reads commit_seq, reapplies what only the redo log has, readies it for appends.
-  Status OpenRedoLog(const std::string& dir);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -137,9 +125,6 @@ class Store {
   rocksdb::ColumnFamilyHandle* dead_ = nullptr;
   rocksdb::ColumnFamilyHandle* ledger_ = nullptr;
   StoreOptions options_;
-  std::unique_ptr<RedoLog> redo_;
-  uint64_t commit_seq_ = 0;  // the last group commit's number (commit thread)
-  uint64_t redone_batches_ = 0;
   std::atomic<uint64_t> last_seq_{0};  // written by Commit(), read anywhere
   std::atomic<bool> healthy_{true};
   mutable std::mutex reason_mu_;

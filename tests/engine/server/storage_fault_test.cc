@@ -1,6 +1,6 @@
 // RELIABILITY.md rule 3: a failed synced write stops every acknowledgement until restart; it
-// is never retried and trusted. Faults are injected under RocksDB and the redo log through a
-// FileSystem wrapper whose files fail Sync/Fsync on command.
+// is never retried and trusted. Faults are injected under RocksDB through a FileSystem
+// wrapper whose writable files fail Sync/Fsync on command.
 
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
@@ -37,24 +37,6 @@ class FlakyFile : public rocksdb::FSWritableFileOwnerWrapper {
   const std::atomic<bool>* fail_;
 };
 
-// The redo log (engine/store/redo_log.h), where a commit's sync happens, is a random-access file.
-class FlakyRandomFile : public rocksdb::FSRandomRWFileOwnerWrapper {
- public:
-  FlakyRandomFile(std::unique_ptr<rocksdb::FSRandomRWFile>&& f, const std::atomic<bool>* fail)
-      : FSRandomRWFileOwnerWrapper(std::move(f)), fail_(fail) {}
-  IOStatus Sync(const IOOptions& o, IODebugContext* d) override {
-    if (fail_->load()) return IOStatus::IOError("injected fsync failure");
-    return target()->Sync(o, d);
-  }
-  IOStatus Fsync(const IOOptions& o, IODebugContext* d) override {
-    if (fail_->load()) return IOStatus::IOError("injected fsync failure");
-    return target()->Fsync(o, d);
-  }
-
- private:
-  const std::atomic<bool>* fail_;
-};
-
 class FlakyFS : public rocksdb::FileSystemWrapper {
  public:
   explicit FlakyFS(std::shared_ptr<rocksdb::FileSystem> base) : FileSystemWrapper(std::move(base)) {}
@@ -64,12 +46,6 @@ class FlakyFS : public rocksdb::FileSystemWrapper {
                            std::unique_ptr<rocksdb::FSWritableFile>* r, IODebugContext* d) override {
     IOStatus s = target()->NewWritableFile(f, o, r, d);
     if (s.ok()) *r = std::make_unique<FlakyFile>(std::move(*r), &fail);
-    return s;
-  }
-  IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
-                           std::unique_ptr<rocksdb::FSRandomRWFile>* r, IODebugContext* d) override {
-    IOStatus s = target()->NewRandomRWFile(f, o, r, d);
-    if (s.ok()) *r = std::make_unique<FlakyRandomFile>(std::move(*r), &fail);
     return s;
   }
   std::atomic<bool> fail{false};
