@@ -1,26 +1,24 @@
 #pragma once
-// LoseUnsyncedFS: a simulated power cut (RELIABILITY.md R2), under RocksDB and the redo log.
+// LoseUnsyncedFS: a simulated power cut (RELIABILITY.md R2), under RocksDB.
 //
-// It tracks, for every file written through it, what a sync made durable: an appended file's
-// synced length, and a random-access file's synced image. Cut() makes every later file
+// It tracks, for every file written through it, the length a sync made durable (RocksDB only
+// appends; random-access files are refused as not modelled). Cut() makes every later file
 // operation fail (the machine is off: nothing more reaches the disk, and the store's close
-// cannot write); Restore() then puts each tracked file back to what was durable — truncated
-// to its synced length, or rewritten to its synced image — as the disk would hold it after
-// power came back. Crash() without Restore() is a process crash instead: nothing is undone
-// (the page cache keeps what was written), and Revive() lets a new open go on with the
-// tracking kept, so a later cut still takes back what is unsynced from before the crash.
+// cannot write); Restore() then cuts each tracked file back to its synced length, as the disk
+// would hold it after power came back. Crash() without Restore() is a process crash instead:
+// nothing is undone (the page cache keeps what was written), and Revive() lets a new open go
+// on with the tracking kept, so a later cut still takes back what is unsynced from before the
+// crash.
 //
-// Not modelled: directory entries not yet covered by a directory fsync (RocksDB and the redo
-// log sync their directories after creating files; a lost entry is the same as a file cut to
-// length 0 for what is tested here).
+// Not modelled: directory entries not yet covered by a directory fsync (RocksDB syncs its
+// directories after creating files; a lost entry is the same as a file cut to length 0 for
+// what is tested here).
 
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,13 +43,7 @@ class LoseUnsyncedFS : public rocksdb::FileSystemWrapper {
     std::lock_guard lock(mu_);
     for (auto& [path, t] : files_) {
       std::error_code ec;
-      if (!std::filesystem::exists(path, ec)) continue;
-      if (t.random) {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out.write(t.image.data(), static_cast<std::streamsize>(t.image.size()));
-      } else {
-        std::filesystem::resize_file(path, t.synced, ec);
-      }
+      if (std::filesystem::exists(path, ec)) std::filesystem::resize_file(path, t.synced, ec);
     }
     off_.store(false);
   }
@@ -59,7 +51,7 @@ class LoseUnsyncedFS : public rocksdb::FileSystemWrapper {
   uint64_t unsynced_bytes() {
     std::lock_guard lock(mu_);
     uint64_t n = 0;
-    for (auto& [path, t] : files_) n += t.random ? t.pending : t.size - t.synced;
+    for (auto& [path, t] : files_) n += t.size - t.synced;
     return n;
   }
 
@@ -89,27 +81,9 @@ class LoseUnsyncedFS : public rocksdb::FileSystemWrapper {
     }
     return s;
   }
-  rocksdb::IOStatus NewRandomRWFile(const std::string& f, const rocksdb::FileOptions& o,
-                                    std::unique_ptr<rocksdb::FSRandomRWFile>* r,
-                                    rocksdb::IODebugContext* d) override {
-    if (off_) return Off();
-    auto s = target()->NewRandomRWFile(f, o, r, d);
-    if (s.ok()) {
-      std::lock_guard lock(mu_);
-      auto [it, fresh] = files_.try_emplace(f, Tracked{});
-      Tracked& t = it->second;
-      if (fresh || !t.random) {
-        // Its durable image: what is on disk now, unless tracking says less was synced.
-        std::ifstream in(f, std::ios::binary);
-        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (!fresh) bytes.resize(std::min<uint64_t>(bytes.size(), t.synced));
-        t = Tracked{};
-        t.random = true;
-        t.image = t.live = std::move(bytes);
-      }
-      *r = std::make_unique<Random>(std::move(*r), this, f);
-    }
-    return s;
+  rocksdb::IOStatus NewRandomRWFile(const std::string&, const rocksdb::FileOptions&,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>*, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::NotSupported("LoseUnsyncedFS: random-access writes are not modelled");
   }
   rocksdb::IOStatus ReuseWritableFile(const std::string&, const std::string&, const rocksdb::FileOptions&,
                                       std::unique_ptr<rocksdb::FSWritableFile>*, rocksdb::IODebugContext*) override {
@@ -152,10 +126,7 @@ class LoseUnsyncedFS : public rocksdb::FileSystemWrapper {
 
  private:
   struct Tracked {
-    bool random = false;
-    uint64_t size = 0, synced = 0;  // appended files
-    std::string image, live;        // random files: durable bytes, bytes as written
-    uint64_t pending = 0;           // random files: bytes written since the last sync
+    uint64_t size = 0, synced = 0;  // bytes appended, and how many of them a sync made durable
   };
   static rocksdb::IOStatus Off() { return rocksdb::IOStatus::IOError("LoseUnsyncedFS: the power is off"); }
 
@@ -230,55 +201,6 @@ class LoseUnsyncedFS : public rocksdb::FileSystemWrapper {
       std::lock_guard lock(fs_->mu_);
       auto& t = fs_->files_[path_];
       t.synced = t.size;
-    }
-    LoseUnsyncedFS* fs_;
-    std::string path_;
-  };
-
-  class Random : public rocksdb::FSRandomRWFileOwnerWrapper {
-   public:
-    Random(std::unique_ptr<rocksdb::FSRandomRWFile>&& f, LoseUnsyncedFS* fs, std::string path)
-        : FSRandomRWFileOwnerWrapper(std::move(f)), fs_(fs), path_(std::move(path)) {}
-    rocksdb::IOStatus Write(uint64_t offset, const rocksdb::Slice& data, const rocksdb::IOOptions& o,
-                            rocksdb::IODebugContext* d) override {
-      if (fs_->off_) return Off();
-      auto s = target()->Write(offset, data, o, d);
-      if (s.ok()) {
-        std::lock_guard lock(fs_->mu_);
-        auto& t = fs_->files_[path_];
-        if (t.live.size() < offset + data.size()) t.live.resize(offset + data.size(), '\0');
-        t.live.replace(offset, data.size(), data.data(), data.size());
-        t.pending += data.size();
-      }
-      return s;
-    }
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-      if (fs_->off_) return Off();
-      auto s = target()->Sync(o, d);
-      if (s.ok()) Synced();
-      return s;
-    }
-    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-      if (fs_->off_) return Off();
-      auto s = target()->Fsync(o, d);
-      if (s.ok()) Synced();
-      return s;
-    }
-    rocksdb::IOStatus Flush(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-      if (fs_->off_) return Off();
-      return target()->Flush(o, d);
-    }
-    rocksdb::IOStatus Close(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-      if (fs_->off_) return Off();
-      return target()->Close(o, d);
-    }
-
-   private:
-    void Synced() {
-      std::lock_guard lock(fs_->mu_);
-      auto& t = fs_->files_[path_];
-      t.image = t.live;
-      t.pending = 0;
     }
     LoseUnsyncedFS* fs_;
     std::string path_;
