@@ -178,12 +178,39 @@ TEST_F(WebhookDeliveryTest, TenThousandOrdersThroughAFlakyReceiver) {
     dead[dispatch::Dispatcher::IdOf(l.item())] = l;
     return (*store)->MoveToDeadLetters(key, dispatch::Dispatcher::IdOf(l.item()), l.SerializeAsString());
   };
+  // The dispatcher's finishes in the order it made them (both hooks run under its lock): each
+  // attempt (index into `attempts`) and each closing of a breaker (-1 - endpoint's number).
+  std::vector<int64_t> finishes;
+  std::map<std::string, int64_t> endpoint_number;
   hooks.on_attempt = [&](const dispatch::AttemptRecord& r) {
     std::lock_guard lock(mu);
+    finishes.push_back(static_cast<int64_t>(attempts.size()));
     attempts.push_back(r);
     if (r.result.ok()) acknowledged.insert(r.id);
   };
-  SystemClock clock;
+  hooks.log = [&](const std::string& line) {
+    // "dispatch: breaker for <endpoint> closed: <id> went through"
+    const std::string prefix = "dispatch: breaker for ";
+    const size_t closed = line.find(" closed: ");
+    if (line.rfind(prefix, 0) != 0 || closed == std::string::npos) return;
+    std::lock_guard lock(mu);
+    const std::string endpoint = line.substr(prefix.size(), closed - prefix.size());
+    auto [it, added] = endpoint_number.try_emplace(endpoint, static_cast<int64_t>(endpoint_number.size()));
+    finishes.push_back(-1 - it->second);
+  };
+  // Wall time that never steps: every check below compares instants the dispatcher took from
+  // its clock, which a step of the wall clock (NTP, a VM's host) would skew. What the
+  // dispatcher does when the wall clock steps is not what this test is about.
+  class SteadyWallClock final : public Clock {
+   public:
+    Millis Now() const override {
+      return start_ + std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - steady_).count();
+    }
+
+   private:
+    const Millis start_ = SystemClock().Now();
+    const std::chrono::steady_clock::time_point steady_ = std::chrono::steady_clock::now();
+  } clock;
   dispatch::Dispatcher dispatcher(std::move(adapters), hooks, policy, clock, /*seed=*/7);
   dispatcher.Start();
 
@@ -270,13 +297,9 @@ TEST_F(WebhookDeliveryTest, TenThousandOrdersThroughAFlakyReceiver) {
   ASSERT_TRUE((*store)->ForEachOutbox([&](std::string_view, std::string_view) { return ++left, true; }).ok());
   EXPECT_EQ(left, 0u) << "delivered rows must leave the outbox";
 
-  // Backoff bounds and the breaker, per endpoint in time order.
-  std::map<std::string, std::vector<const dispatch::AttemptRecord*>> by_endpoint;
+  // Backoff bounds, per item in time order.
   std::map<std::string, std::vector<const dispatch::AttemptRecord*>> by_item;
-  for (const auto& r : attempts) {
-    by_endpoint[r.endpoint].push_back(&r);
-    by_item[r.id].push_back(&r);
-  }
+  for (const auto& r : attempts) by_item[r.id].push_back(&r);
   int retries = 0, probes = 0, bound_violations = 0, early = 0, breaker_violations = 0;
   for (auto& [id, list] : by_item) {
     std::sort(list.begin(), list.end(), [](auto* a, auto* b) { return a->at_ms < b->at_ms; });
@@ -300,30 +323,33 @@ TEST_F(WebhookDeliveryTest, TenThousandOrdersThroughAFlakyReceiver) {
         ADD_FAILURE() << id << ": retried at " << list[i + 1]->at_ms << ", before " << r.next_try_ms;
     }
   }
-  for (auto& [endpoint, list] : by_endpoint) {
-    std::sort(list.begin(), list.end(), [](auto* a, auto* b) { return a->at_ms < b->at_ms; });
-    // After a failed probe, the next attempt to this endpoint is a probe, at least half the
-    // first cool-down later; probes never overlap. Unless, in between, an attempt begun before
-    // the probe failed was answered (delivered or refused): the endpoint is up and the breaker
-    // closed (Dispatcher::Finish), so normal attempts may follow at once.
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (!list[i]->probe) continue;
-      ++probes;
-      if (list[i]->result.outcome != dispatch::Delivery::Outcome::kRetry || i + 1 == list.size()) continue;
-      const auto& next = *list[i + 1];
-      const int64_t failed_at = list[i]->at_ms + list[i]->took_ms;
-      bool answered_between = false;
-      for (size_t j = 0; j < i; ++j) {
-        const int64_t answered_at = list[j]->at_ms + list[j]->took_ms;
-        if (list[j]->result.outcome != dispatch::Delivery::Outcome::kRetry && answered_at >= failed_at &&
-            answered_at <= next.at_ms)
-          answered_between = true;
-      }
-      if (answered_between) continue;
-      if ((!next.probe || next.at_ms < failed_at + policy.breaker_cooldown_ms() / 2) && ++breaker_violations <= 3)
-        ADD_FAILURE() << endpoint << ": after a failed probe at " << failed_at << " came "
-                      << (next.probe ? "a probe" : "a normal attempt") << " at " << next.at_ms;
+  // After a failed probe, the next attempt to this endpoint is a probe, at least half the
+  // first cool-down later; probes never overlap. Unless the breaker closed in between: an
+  // answer (delivered or refused) to an attempt begun before the probe failed shows the
+  // endpoint is up (Dispatcher::Finish), and normal attempts may follow at once. Read in the
+  // order the dispatcher finished attempts: a normal attempt begun after a failed probe needs a
+  // closing of that endpoint's breaker between the probe's finish and its own.
+  std::map<std::string, const dispatch::AttemptRecord*> failed_probe;  // by endpoint, awaiting
+  std::map<int64_t, std::string> endpoint_of;
+  for (const auto& [endpoint, n] : endpoint_number) endpoint_of[n] = endpoint;
+  for (const int64_t f : finishes) {
+    if (f < 0) {
+      failed_probe.erase(endpoint_of[-1 - f]);
+      continue;
     }
+    const dispatch::AttemptRecord& r = attempts[static_cast<size_t>(f)];
+    if (r.probe) ++probes;
+    auto open = failed_probe.find(r.endpoint);
+    if (open != failed_probe.end()) {
+      const int64_t failed_at = open->second->at_ms + open->second->took_ms;
+      if (r.at_ms >= failed_at) {  // begun after the probe failed (else it was in flight)
+        if ((!r.probe || r.at_ms < failed_at + policy.breaker_cooldown_ms() / 2) && ++breaker_violations <= 3)
+          ADD_FAILURE() << r.endpoint << ": after a failed probe at " << failed_at << " came "
+                        << (r.probe ? "a probe" : "a normal attempt") << " at " << r.at_ms;
+        failed_probe.erase(open);
+      }
+    }
+    if (r.probe && r.result.outcome == dispatch::Delivery::Outcome::kRetry) failed_probe[r.endpoint] = &r;
   }
   std::printf("dispatcher: %zu attempts, %d retries, %d probes, %zu dead letters\n",
               attempts.size(), retries, probes, dead.size());
