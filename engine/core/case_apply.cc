@@ -9,15 +9,22 @@ namespace casebus::core {
 void CaseMachine::Apply(const v1::CaseEvent& e) {
   if (e.type() == v1::EV_REPORTED) {
     Stored& s = cases_[e.case_id()];
-    s.fields = e.reported();
+    if (!s.parsed) {
+      if (!s.packed.empty()) {  // (a case id is reported once; this only keeps the count right)
+        s.packed = {};
+        --unparsed_;
+      }
+      s.parsed = std::make_unique<v1::Case>();
+    }
+    *s.parsed = e.reported();
     next_case_id_ = std::max(next_case_id_, e.case_id() + 1);
-    deduper_.Add(s.fields, e.at_ms(), [this](uint64_t id) { return Find(id); });
-    AppendHistory(s.history, e);
+    deduper_.Add(*s.parsed, e.at_ms(), [this](uint64_t id) { return Find(id); });
+    AppendHistory(s, e);
     return;
   }
   Stored* stored = cases_.find(e.case_id());
   if (!stored) return;  // cannot happen for events this machine decided
-  v1::Case& c = stored->fields;
+  v1::Case& c = MutableFields(*stored);
   if (e.has_accept_clock() || e.has_handle_clock() || e.has_verify_clock()) {
     // The clock rules were applied when the event was decided (case_clocks.cc).
     *c.mutable_accept_clock() = e.accept_clock();
@@ -157,7 +164,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     default:
       break;
   }
-  AppendHistory(stored->history, e);
+  AppendHistory(*stored, e);
 }
 
 v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, Millis issued_at,

@@ -128,7 +128,7 @@ std::array<std::optional<TimerKey>, 4> CaseMachine::NextKeys(const v1::Case& c) 
 
 void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   Stored* prior_stored = cases_.find(e.case_id());
-  const v1::Case* prior = prior_stored ? &prior_stored->fields : nullptr;
+  const v1::Case* prior = prior_stored ? &Fields(*prior_stored) : nullptr;
   const Ledger::Contribution counted = ledger_.Of(prior, prior_stored ? &prior_stored->ledger_keys : nullptr);
   const bool supervision_before = prior && prior->supervision_open();
   const int state_before = prior ? static_cast<int>(prior->state()) : -1;
@@ -157,7 +157,7 @@ void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   if (!HasClocks(e) && e.type() != v1::EV_ESCALATED && e.type() != v1::EV_OVERDUE) {
     Apply(e);  // clocks unchanged, so are the case's timers
     Stored& now_stored = cases_.at(e.case_id());
-    const v1::Case* now_case = &now_stored.fields;
+    const v1::Case* now_case = &Fields(now_stored);
     const Ledger::Contribution after = ledger_.Of(now_case, &counted.keys);
     now_stored.ledger_keys = after.keys;
     ledger_.Move(counted, after);
@@ -168,7 +168,7 @@ void CaseMachine::ApplyScheduled(const v1::CaseEvent& e) {
   if (const v1::Case* c = Find(e.case_id())) before = NextKeys(*c);
   Apply(e);
   Stored& updated_stored = cases_.at(e.case_id());
-  const v1::Case& updated = updated_stored.fields;
+  const v1::Case& updated = Fields(updated_stored);
   const auto after = NextKeys(updated);
   const Ledger::Contribution contribution = ledger_.Of(&updated, &counted.keys);
   updated_stored.ledger_keys = contribution.keys;

@@ -157,8 +157,7 @@ Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
   for (const auto& c : next->categories()) categories.insert(c.code());
   for (const auto& g : next->grids()) grids.insert(g.code());
   std::map<std::string, int> lost;  // what open cases would lose → how many
-  cases_.ForEach([&](uint64_t, const Stored& s) {
-    const v1::Case& c = s.fields;
+  ScanFields([&](uint64_t, const v1::Case& c) {
     if (!IsOpen(c.state())) return;
     if (!categories.count(c.category())) ++lost["categories: " + c.category()];
     if (!grids.count(c.place().grid())) ++lost["grids: " + c.place().grid()];
@@ -197,21 +196,45 @@ Status CaseMachine::Reconfigure(std::shared_ptr<const v1::CityConfig> next) {
 
 const v1::Case* CaseMachine::Find(uint64_t id) const {
   const Stored* s = cases_.find(id);
-  return s ? &s->fields : nullptr;
+  return s ? &Fields(*s) : nullptr;
+}
+
+void CaseMachine::Unpack(const Stored& s) const {
+  s.parsed = std::make_unique<v1::Case>();
+  // The bytes parsed once already, when the checkpoint was restored (RestoreCheckpoint checks
+  // every case), so they parse again.
+  (void)s.parsed->ParseFromArray(s.packed.data(), static_cast<int>(s.packed.size()));
+  s.packed = {};
+  if (s.history.empty()) s.history.assign(s.packed_history);
+  s.packed_history = {};
+  --unparsed_;
+}
+
+size_t CaseMachine::ParseRestored(size_t n) {
+  for (; n > 0 && unparsed_ > 0 && parse_cursor_ < next_case_id_; ++parse_cursor_) {
+    const Stored* s = cases_.find(parse_cursor_);
+    if (s && !s->parsed) {
+      Unpack(*s);
+      --n;
+    }
+  }
+  if (unparsed_ == 0) backing_.reset();  // no view into the checkpoint is left
+  return unparsed_;
 }
 
 std::optional<v1::Case> CaseMachine::CaseWithHistory(uint64_t id) const {
   const Stored* s = cases_.find(id);
   if (!s) return std::nullopt;
-  v1::Case c = s->fields;
+  v1::Case c = Fields(*s);
   // Only field-34 entries this machine encoded: parsing cannot fail short of memory damage.
-  if (!c.MergeFromString(s->history)) c.clear_history();
+  const std::string_view history = s->History();
+  if (!c.MergeFromString(std::string(history))) c.clear_history();
   return c;
 }
 
 size_t CaseMachine::HistoryBytes(uint64_t id) const {
   const Stored* s = cases_.find(id);
-  return s ? s->history.capacity() : 0;
+  return s ? std::max(s->history.capacity(), s->packed_history.size()) : 0;
 }
 
 CaseMachine::Stored& CaseMachine::CaseTable::operator[](uint64_t id) {
@@ -224,7 +247,10 @@ CaseMachine::Stored& CaseMachine::CaseTable::operator[](uint64_t id) {
   return s.stored;
 }
 
-void CaseMachine::AppendHistory(std::string& history, const v1::CaseEvent& e) {
+void CaseMachine::AppendHistory(Stored& s, const v1::CaseEvent& e) {
+  std::string& history = s.history;
+  if (history.empty() && !s.packed_history.empty()) history.assign(s.packed_history);
+  s.packed_history = {};
   // The report's fields live on the case, and the clocks are the case's own fields: the
   // history keeps what people read. The event is serialized once and those top-level fields
   // are left out at the wire level (copying the event to clear them cost more than all the
@@ -360,7 +386,7 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
   AttachClocks(events, now);
   for (auto& e : events) {
     ApplyScheduled(e);
-    const v1::Case& c = cases_.at(e.case_id()).fields;
+    const v1::Case& c = Fields(cases_.at(e.case_id()));
     switch (e.type()) {
       case v1::EV_DISPATCHED: fx.work_orders.push_back(MakeWorkOrder(c, now, "dispatch")); break;
       case v1::EV_REWORK: fx.work_orders.push_back(MakeWorkOrder(c, now, "rework")); break;
@@ -466,7 +492,7 @@ Status CaseMachine::DecideReport(const v1::Command& cmd, Millis now, Events& out
   const uint64_t dup =
       deduper_.FindDuplicate(c, now, [this](uint64_t id) { return Find(id); });
   if (dup != 0) {
-    const v1::Case& existing = cases_.at(dup).fields;
+    const v1::Case& existing = Fields(cases_.at(dup));
     auto e = NewEvent(v1::EV_ABSORBED, existing, now, cmd.actor());
     *e.mutable_reporter() = reporter;
     e.set_report_count(1);

@@ -10,7 +10,9 @@
 // intake.request_id_window_hours.
 //
 // Memory: a case's live fields stay a v1::Case; its history (read only by people and tests)
-// is kept encoded, a few dozen bytes per event, and decoded by CaseWithHistory.
+// is kept encoded, a few dozen bytes per event, and decoded by CaseWithHistory. A case restored
+// from a checkpoint stays as the checkpoint's bytes (the machine keeps them) until it is first
+// used: a restart pays for the cases' indexes, not for a parsed copy of every case.
 
 #include <array>
 #include <functional>
@@ -80,7 +82,15 @@ class CaseMachine {
   // what and the byte offset, when they are not a whole checkpoint; the machine is then half
   // filled and must be thrown away. Parses on a helper thread of its own (joined before it
   // returns) while the calling thread rebuilds timers, ledger and index behind it.
-  Status RestoreCheckpoint(std::string_view bytes);
+  // The cases stay as `bytes` until first used, so the machine keeps them: `owner` (a mapped
+  // file, say) must keep them alive and unchanged while the machine lives; without an owner
+  // the machine keeps a copy.
+  Status RestoreCheckpoint(std::string_view bytes, std::shared_ptr<const void> owner = nullptr);
+  // Restored cases not yet used; ParseRestored(n) parses up to n of them (in id order) and
+  // returns how many are left, for an idle shard to bring memory to its steady shape a slice
+  // at a time instead of on the first query that scans every case.
+  size_t restored_unparsed() const { return unparsed_; }
+  size_t ParseRestored(size_t n);
   // Fires every ladder step due by `now`, in due order (after downtime: all of them, each
   // once). One Effects (journal record + notice) per step.
   std::vector<Effects> FireDue(Millis now);
@@ -110,7 +120,7 @@ class CaseMachine {
   // Calls f(case) for every case, history not included, in no particular order.
   template <typename F>
   void ForEachCase(F&& f) const {
-    cases_.ForEach([&f](uint64_t, const Stored& s) { f(s.fields); });
+    ScanFields([&f](uint64_t, const v1::Case& c) { f(c); });
   }
   // Encoded history bytes held for a case (memory accounting).
   size_t HistoryBytes(uint64_t id) const;
@@ -131,13 +141,42 @@ class CaseMachine {
  private:
   // A case: its live fields and its history, encoded as Case field 34 entries (so parsing the
   // bytes into a Case appends to its history).
+  //
+  // A restored case starts as views into the checkpoint (backing_): `packed` its serialized
+  // fields, `packed_history` its history. Fields() parses the fields and copies the history out
+  // on first use, and the views are dropped: the checkpoint is let go when no view is left.
   struct Stored {
-    v1::Case fields;
-    std::string history;
+    mutable std::unique_ptr<v1::Case> parsed;  // null while `packed` holds the fields
+    mutable std::string_view packed;
+    mutable std::string history;
+    mutable std::string_view packed_history;  // the history while `history` is empty
     // The ledger keys of the case's current contribution: the next event's lookups start
     // from them (a key whose name is unchanged needs no hashing).
     std::array<Ledger::KeyId, kDims> ledger_keys{};
+    std::string_view History() const { return history.empty() ? packed_history : std::string_view(history); }
   };
+  // The case's fields, parsed from its checkpoint bytes first when it was restored and not
+  // used since (the pointer stays valid for the machine's life).
+  const v1::Case& Fields(const Stored& s) const {
+    if (!s.parsed) Unpack(s);
+    return *s.parsed;
+  }
+  v1::Case& MutableFields(Stored& s) {
+    if (!s.parsed) Unpack(s);
+    return *s.parsed;
+  }
+  void Unpack(const Stored& s) const;
+  // f(id, fields) for every case in id order; a case still packed is parsed into a scratch
+  // message for the call (the reference is valid only during it), not kept.
+  template <typename F>
+  void ScanFields(F&& f) const {
+    v1::Case scratch;
+    cases_.ForEach([&](uint64_t id, const Stored& s) {
+      if (s.parsed) return f(id, static_cast<const v1::Case&>(*s.parsed));
+      (void)scratch.ParseFromArray(s.packed.data(), static_cast<int>(s.packed.size()));
+      f(id, static_cast<const v1::Case&>(scratch));
+    });
+  }
   // Every case, indexed by its id: ids are handed out in order from 1 (next_case_id_), so a
   // case is found by two array indexings, with no hashing and no node per case. Chunks never
   // move, so references to cases stay valid as the table grows. Iterates in id order.
@@ -174,7 +213,7 @@ class CaseMachine {
     std::vector<std::unique_ptr<Slot[]>> chunks_;
     size_t size_ = 0;
   };
-  static void AppendHistory(std::string& history, const v1::CaseEvent& e);
+  static void AppendHistory(Stored& s, const v1::CaseEvent& e);
   void Remember(const v1::JournalRecord& record);
   // Forgets request ids remembered longer ago than the window, as of `now`.
   void ForgetOldRequests(Millis now);
@@ -236,6 +275,10 @@ class CaseMachine {
   std::vector<std::string> departments_by_index_;  // RequestEntry::department → id
   absl::flat_hash_map<std::string, int32_t> department_index_;
   uint64_t next_case_id_ = 1;
+  // What restored cases' views point into (the checkpoint), and how many are still packed.
+  std::shared_ptr<const void> backing_;
+  mutable size_t unparsed_ = 0;
+  uint64_t parse_cursor_ = 1;  // ParseRestored goes on from here
 };
 
 // 64-bit FNV-1a: stable across builds, so hashes kept in the journal stay comparable.

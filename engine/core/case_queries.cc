@@ -18,7 +18,7 @@ namespace {
 
 Ledger CaseMachine::Recount() const {
   Ledger fresh(*config_, calendar_);
-  cases_.ForEach([&fresh](uint64_t, const Stored& s) { fresh.Add(fresh.Of(&s.fields)); });
+  ScanFields([&fresh](uint64_t, const v1::Case& c) { fresh.Add(fresh.Of(&c)); });
   return fresh;
 }
 
@@ -57,15 +57,14 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
     case v1::Query::kList: {
       const auto& f = q.list();
       const uint32_t limit = f.limit() == 0 ? 100 : std::min<uint32_t>(f.limit(), 10000);
-      std::vector<uint64_t> ids;
+      std::vector<std::pair<Millis, uint64_t>> ids;  // (handle deadline, case), by_deadline's order
       const auth::Scope scope = caller ? auth::ScopeOf(*caller, auth::Action::kListCases) : auth::Scope{};
       auto in_scope = [&](const v1::Case& c) {
         if (!caller || scope.all_departments) return true;
         return std::find(scope.departments->begin(), scope.departments->end(), c.department()) !=
                scope.departments->end();
       };
-      cases_.ForEach([&](uint64_t id, const Stored& s) {
-        const v1::Case& c = s.fields;
+      ScanFields([&](uint64_t id, const v1::Case& c) {
         if (id <= f.after_case_id()) return;
         if (!in_scope(c)) return;
         if (f.work_orders() && c.state() != v1::DISPATCHED && c.state() != v1::ACCEPTED) return;
@@ -83,24 +82,20 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
         if (c.state() == v1::MERGED && (f.open_only() || f.closed_only())) return;
         if (f.open_only() && !IsOpen(c.state())) return;
         if (f.closed_only() && IsOpen(c.state())) return;
-        ids.push_back(id);
+        const Millis d = c.handle_deadline_ms();
+        ids.emplace_back(d > 0 ? d : std::numeric_limits<Millis>::max(), id);
       });
       if (f.by_deadline()) {
-        auto deadline = [&](uint64_t id) {
-          const Millis d = cases_.at(id).fields.handle_deadline_ms();
-          return std::pair{d > 0 ? d : std::numeric_limits<Millis>::max(), id};
-        };
         const size_t keep = std::min<size_t>(ids.size(), limit);
-        std::partial_sort(ids.begin(), ids.begin() + keep, ids.end(),
-                          [&](uint64_t a, uint64_t b) { return deadline(a) < deadline(b); });
+        std::partial_sort(ids.begin(), ids.begin() + keep, ids.end());
         ids.resize(keep);
       } else {
-        std::sort(ids.begin(), ids.end());
+        // The scan went in id order.
         if (ids.size() > limit) ids.resize(limit);
       }
-      for (uint64_t id : ids) {
+      for (const auto& [deadline, id] : ids) {
         v1::Case* c = out.add_cases();
-        *c = cases_.at(id).fields;  // lists carry no history
+        *c = *Find(id);  // lists carry no history
         if (scope.redact_reporter) auth::RedactReporter(*c);
       }
       break;
@@ -124,8 +119,7 @@ v1::QueryResult CaseMachine::Answer(const v1::Query& q, Millis now) const {
           if (!k.empty()) AddTo(by_dept[k], counts);
         for (const auto& [k, counts] : ledger_.Totals(Dim::kDistrict)) AddTo(by_district[k], counts);
       } else {
-        cases_.ForEach([&](uint64_t, const Stored& s) {
-          const v1::Case& c = s.fields;
+        ScanFields([&](uint64_t, const v1::Case& c) {
           if (c.state() == v1::MERGED || c.reported_at_ms() > as_of) return;
           if (!c.department().empty()) CountCase(by_dept[c.department()], c, as_of);
           CountCase(by_district[c.place().grid().substr(0, 6)], c, as_of);

@@ -120,10 +120,14 @@ void CaseMachine::WriteCheckpoint(const std::function<void(std::string_view)>& s
   std::string fields;
   cases_.ForEach([&](uint64_t id, const Stored& s) {
     w.Varint(id);
-    fields.clear();
-    s.fields.AppendToString(&fields);
-    w.String(fields);
-    w.String(s.history);
+    if (s.parsed) {
+      fields.clear();
+      s.parsed->AppendToString(&fields);
+      w.String(fields);
+    } else {
+      w.String(s.packed);  // restored and not used since: the bytes it was restored from
+    }
+    w.String(s.History());
   });
   w.Varint(requests_.size());
   requests_.ForEach([&](std::string_view id, Millis at, const RequestTable::Entry& e) {
@@ -140,9 +144,14 @@ void CaseMachine::WriteCheckpoint(const std::function<void(std::string_view)>& s
   w.Raw({kEnd, 4});
 }
 
-Status CaseMachine::RestoreCheckpoint(std::string_view bytes) {
+Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<const void> owner) {
   if (cases_.size() != 0 || requests_.size() != 0)
     return Status::FailedPrecondition("a checkpoint restores only into a new machine");
+  if (!owner) {  // the cases will point into the bytes: keep a copy
+    auto copy = std::make_shared<const std::string>(bytes);
+    bytes = *copy;
+    owner = std::move(copy);
+  }
   Reader r(bytes);
   auto at = [](size_t pos, const std::string& what) {
     return Status::Corruption("checkpoint: " + what + " (at byte " + std::to_string(pos) + ")");
@@ -156,56 +165,73 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes) {
   // Each case takes at least 3 bytes: a count beyond that is damage, not a reason to allocate.
   if (n_cases > bytes.size() / 3) return bad("case count " + std::to_string(n_cases) + " exceeds the bytes");
 
-  // 1. Where each case's bytes are (varints only), and its slot, made present here: the table
-  //    grows on this thread alone.
-  struct Span {
-    size_t pos;  // of the case's id, for errors
-    uint64_t id;
-    std::string_view fields, history;
-    Stored* slot;
-  };
-  // Case ids are handed out from 1 in order and every case is kept (merged ones too), so the
-  // checkpoint holds cases 1..n and the next id is n + 1; memory grows only with what is read.
+  // 1. Each case's slot, made present and pointed at its bytes (varints only): the table
+  //    grows on this thread alone. Case ids are handed out from 1 in order and every case is
+  //    kept (merged ones too), so the checkpoint holds cases 1..n and the next id is n + 1;
+  //    memory grows only with what is read.
   if (next_id != n_cases + 1)
     return bad("next case id " + std::to_string(next_id) + " after " + std::to_string(n_cases) + " cases");
-  std::vector<Span> spans;
-  spans.reserve(std::min<uint64_t>(n_cases, bytes.size() / 64 + 1));
-  for (uint64_t i = 0; i < n_cases; ++i) {
-    Span& c = spans.emplace_back();
-    c.pos = r.pos();
-    if (!r.Varint(c.id) || !r.String(c.fields) || !r.String(c.history)) return bad("truncated case " + std::to_string(i + 1));
-    if (c.id != i + 1) return at(c.pos, "case id " + std::to_string(c.id) + " where case " + std::to_string(i + 1) + " belongs");
-    c.slot = &cases_[c.id];
+  for (uint64_t id = 1; id <= n_cases; ++id) {
+    const size_t pos = r.pos();
+    uint64_t read_id = 0;
+    std::string_view fields, history;
+    if (!r.Varint(read_id) || !r.String(fields) || !r.String(history)) return bad("truncated case " + std::to_string(id));
+    if (read_id != id) return at(pos, "case id " + std::to_string(read_id) + " where case " + std::to_string(id) + " belongs");
+    Stored& slot = cases_[id];
+    slot.packed = fields;
+    slot.packed_history = history;
   }
+  // The views hold from here; a failure below leaves a machine the caller throws away.
+  backing_ = std::move(owner);
+  unparsed_ = n_cases;
   const size_t requests_at = r.pos();
 
-  // 2. A helper thread parses each case in order, then restores the request ids; this thread
-  //    follows it, rebuilding from each parsed case what applying its events built. They share
-  //    nothing but the parsed cases, handed over by `parsed` (release/acquire).
-  std::atomic<size_t> parsed{0};
+  // 2. Three threads, sharing nothing but a ring of reused messages:
+  //    - the parser parses each case in order into the ring (checking it; the case itself stays
+  //      packed) and schedules its timers;
+  //    - this thread follows it, adding each parsed case to the ledger, the per-state counts and
+  //      the duplicate index; `parsed` hands a message over, `consumed` hands it back
+  //      (release/acquire);
+  //    - a third restores the request ids meanwhile.
+  constexpr size_t kRing = 512, kPublish = 32;
+  std::vector<v1::Case> ring(kRing);
+  std::atomic<size_t> parsed{0}, consumed{0};
   std::atomic<bool> failed{false};
-  Status helper_status;  // read after join
-  std::thread helper([&] {
-    auto fail = [&](Status s) {
-      helper_status = std::move(s);
-      failed.store(true, std::memory_order_release);
-    };
-    for (size_t i = 0; i < spans.size(); ++i) {
-      const Span& c = spans[i];
-      v1::Case& f = c.slot->fields;
-      if (!f.ParseFromArray(c.fields.data(), static_cast<int>(c.fields.size())) || f.id() != c.id)
-        return fail(at(c.pos, "case " + std::to_string(c.id) + " does not parse as that case"));
+  Status cases_status, requests_status;  // read after the joins
+  auto fail = [&failed](Status& into, Status s) {
+    into = std::move(s);
+    failed.store(true, std::memory_order_release);
+  };
+  std::thread parser([&] {
+    pthread_setname_np(pthread_self(), "cb-restore");
+    for (size_t i = 0; i < n_cases; ++i) {
+      const uint64_t id = i + 1;
+      const std::string_view packed = cases_.at(id).packed;
+      while (i >= consumed.load(std::memory_order_acquire) + kRing) {
+        if (failed.load(std::memory_order_acquire)) return;
+        std::this_thread::yield();
+      }
+      v1::Case& f = ring[i % kRing];
+      auto bad_case = [&](const std::string& what) {
+        fail(cases_status, at(static_cast<size_t>(packed.data() - bytes.data()), "case " + std::to_string(id) + " " + what));
+      };
+      if (!f.ParseFromArray(packed.data(), static_cast<int>(packed.size())) || f.id() != id)
+        return bad_case("does not parse as that case");
       const int state = static_cast<int>(f.state());
       if (state < 0 || static_cast<size_t>(state) >= by_state_.size())
-        return fail(at(c.pos, "case " + std::to_string(f.id()) + " has state " + std::to_string(state)));
+        return bad_case("has state " + std::to_string(state));
       const v1::Place& place = f.place();
       if (place.has_coordinates() && !(std::isfinite(place.lat()) && std::isfinite(place.lon())))
-        return fail(at(c.pos, "case " + std::to_string(f.id()) + " has coordinates that are not numbers"));
-      c.slot->history.assign(c.history);
-      if ((i & 63) == 63 || i + 1 == spans.size()) parsed.store(i + 1, std::memory_order_release);
+        return bad_case("has coordinates that are not numbers");
+      for (const auto& key : NextKeys(f))
+        if (key) timers_.Add(*key);
+      if ((i + 1) % kPublish == 0 || i + 1 == n_cases) parsed.store(i + 1, std::memory_order_release);
     }
+  });
+  std::thread requests([&] {
+    pthread_setname_np(pthread_self(), "cb-requests");
     Reader q(bytes.substr(requests_at));
-    auto bad_request = [&](const std::string& what) { return fail(at(requests_at + q.pos(), what)); };
+    auto bad_request = [&](const std::string& what) { fail(requests_status, at(requests_at + q.pos(), what)); };
     uint64_t n_requests = 0;
     if (!q.Varint(n_requests)) return bad_request("truncated request count");
     if (n_requests > bytes.size() / 8) return bad_request("request count " + std::to_string(n_requests) + " exceeds the bytes");
@@ -220,6 +246,7 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes) {
     constexpr size_t kGroup = 16;
     Parsed group[kGroup];
     for (uint64_t i = 0; i < n_requests;) {
+      if (failed.load(std::memory_order_relaxed)) return;
       size_t g = 0;
       for (; g < kGroup && i < n_requests; ++g, ++i) {
         Parsed& p = group[g];
@@ -243,24 +270,27 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes) {
     if (!q.Expect(kEnd)) return bad_request("no END. mark after the request ids");
     if (!q.done()) return bad_request("bytes after the END. mark");
   });
-  for (size_t i = 0; i < spans.size(); ++i) {
+  for (size_t i = 0; i < n_cases; ++i) {
     while (parsed.load(std::memory_order_acquire) <= i) {
       if (failed.load(std::memory_order_acquire)) break;
       std::this_thread::yield();
     }
-    if (parsed.load(std::memory_order_acquire) <= i) break;  // the helper failed before case i
-    Stored& s = *spans[i].slot;
-    const Ledger::Contribution counted = ledger_.Of(&s.fields);
+    if (parsed.load(std::memory_order_acquire) <= i) break;  // a failure stopped the parser before case i
+    Stored& s = cases_.at(i + 1);
+    const v1::Case& f = ring[i % kRing];
+    const Ledger::Contribution counted = ledger_.Of(&f);
     s.ledger_keys = counted.keys;
     ledger_.Add(counted);
-    ++by_state_[static_cast<int>(s.fields.state())];
-    if (s.fields.supervision_open()) ++supervisions_open_;
-    for (const auto& key : NextKeys(s.fields))
-      if (key) timers_.Add(*key);
-    if (IsOpen(s.fields.state())) deduper_.Restore(s.fields);
+    ++by_state_[static_cast<int>(f.state())];
+    if (f.supervision_open()) ++supervisions_open_;
+    if (IsOpen(f.state())) deduper_.Restore(f);
+    if ((i + 1) % kPublish == 0) consumed.store(i + 1, std::memory_order_release);
   }
-  helper.join();
-  if (!helper_status.ok()) return helper_status;
+  consumed.store(n_cases, std::memory_order_release);
+  parser.join();
+  requests.join();
+  if (!cases_status.ok()) return cases_status;
+  if (!requests_status.ok()) return requests_status;
   next_case_id_ = next_id;
   escalations_ = escalations;
   return Status::Ok();

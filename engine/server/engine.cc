@@ -146,7 +146,9 @@ uint64_t Engine::RestoreCheckpoint() {
     if (AuditLink(f.seq(), *record) != f.link())
       return unusable("that record's audit link differs (another journal, or the record was changed)");
   }
-  Status restored = machine_->RestoreCheckpoint(f.body());
+  // The restored cases stay as the mapped file's bytes until used: the machine keeps the file.
+  std::shared_ptr<const CheckpointFile> mapped = std::move(*file);
+  Status restored = machine_->RestoreCheckpoint(f.body(), mapped);
   if (!restored.ok()) {
     // Half filled: start again from a machine that has seen nothing.
     auto fresh = core::CaseMachine::Create(config_, machine_->offsets());
@@ -310,7 +312,7 @@ Status Engine::Recover() {
   // restore's parser only part of the time).
   DurableRows rows;
   const core::CaseMachine& fresh_machine = *machine_;  // its config and calendar; kept alive
-  std::thread reader([&] { rows = ReadDurableRows(*store_, fresh_machine); });
+  std::thread reader([&] { pthread_setname_np(pthread_self(), "cb-rows"); rows = ReadDurableRows(*store_, fresh_machine); });
   struct Join {
     std::thread& t;
     ~Join() {
@@ -559,6 +561,21 @@ void Engine::Loop() {
   std::deque<Pending> batch;
   for (;;) {
     MaybeCheckpoint();
+    if (machine_->restored_unparsed() > 0) {
+      // After a restore, idle moments parse the cases still packed, a slice at a time, so the
+      // first query that scans every case does not pay for them all.
+      const Millis next_due = machine_->NextDueAt();
+      bool idle = next_due == 0 || next_due > clock_->Now();
+      {
+        std::lock_guard lock(mu_);
+        idle = idle && queue_.empty() && reconfigs_.empty() && !stopping_;
+      }
+      if (idle) {
+        constexpr size_t kParseSlice = 4096;  // a few ms
+        machine_->ParseRestored(kParseSlice);
+        continue;
+      }
+    }
     {
       // Sleep until work arrives or the next ladder step is due (re-read on every wake, so a
       // clock that jumps is noticed within a second).

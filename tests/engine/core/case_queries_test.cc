@@ -339,6 +339,58 @@ TEST_F(CheckpointTest, RestoredMachineIsTheOriginal) {
   ExpectSameMachine(*copy, *machine_);
 }
 
+// A restored case stays as the checkpoint's bytes until it is used: queries scan it parsed on
+// the side, a use parses it for good, idle slices parse the rest, and the bytes are let go when
+// the last case is parsed.
+TEST_F(CheckpointTest, RestoredCasesStayPackedUntilUsedAndTheBytesAreLetGoAfter) {
+  ScriptWithEscalations();
+  const std::string bytes = CheckpointOf(*machine_);
+  auto copy = Fresh();
+  auto owned = std::make_shared<std::string>(bytes);
+  std::weak_ptr<std::string> watch = owned;
+  ASSERT_TRUE(copy->RestoreCheckpoint(*owned, owned).ok());
+  owned.reset();
+  ASSERT_FALSE(watch.expired()) << "the machine keeps the bytes its cases point into";
+  const size_t n = copy->case_count();
+  ASSERT_GT(n, 3u);
+  EXPECT_EQ(copy->restored_unparsed(), n);
+  // Written back from the packed bytes, unchanged; counts and timers need no case parsed.
+  EXPECT_EQ(CheckpointOf(*copy), bytes);
+  EXPECT_TRUE(MessageDifferencer::Equals(StatusOf(*copy), StatusOf(*machine_)));
+  EXPECT_EQ(copy->ScheduledTimers(), machine_->ScheduledTimers());
+  EXPECT_EQ(copy->restored_unparsed(), n);
+  // A list scans every case and parses only those it returns.
+  v1::Query list;
+  list.mutable_list()->set_limit(2);
+  list.mutable_list()->set_by_deadline(true);
+  const Millis now = At("2026-11-03T08:00:00+08:00");
+  const v1::QueryResult a = machine_->Answer(list, now), b = copy->Answer(list, now);
+  ASSERT_EQ(b.cases_size(), 2);
+  EXPECT_TRUE(MessageDifferencer::Equals(a, b)) << a.DebugString() << "vs\n" << b.DebugString();
+  EXPECT_EQ(copy->restored_unparsed(), n - 2);
+  // Idle slices parse the rest, in id order; the last lets the bytes go.
+  const size_t left = copy->ParseRestored(1);
+  EXPECT_EQ(left, n - 3);
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(copy->ParseRestored(n), 0u);
+  EXPECT_TRUE(watch.expired()) << "no case points into the checkpoint any more";
+  ExpectSameMachine(*copy, *machine_);
+  EXPECT_EQ(CheckpointOf(*copy), bytes);
+}
+
+// Without an owner the machine keeps a copy: the caller's bytes may go at once.
+TEST_F(CheckpointTest, RestoreWithoutAnOwnerKeepsItsOwnCopy) {
+  ScriptWithEscalations();
+  auto copy = Fresh();
+  {
+    std::string bytes = CheckpointOf(*machine_);
+    ASSERT_TRUE(copy->RestoreCheckpoint(bytes).ok());
+    std::fill(bytes.begin(), bytes.end(), '\xff');
+  }
+  ASSERT_EQ(copy->restored_unparsed(), copy->case_count());
+  ExpectSameMachine(*copy, *machine_);
+}
+
 TEST_F(CheckpointTest, CheckpointAtAnyRecordPlusTheRestEqualsTheWholeJournal) {
   ScriptWithEscalations();
   ASSERT_GT(records_.size(), 30u);
