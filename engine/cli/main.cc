@@ -7,14 +7,12 @@
 
 #include "engine/cli/commands.h"
 
-// jemalloc's options (engine/cli/CMakeLists.txt links it; MALLOC_CONF still overrides). Every
-// open case lives in memory, about 2.8 KB each: 3 GiB at 1M open cases, 14 GiB at 5M. Transparent
-// huge pages (the kernel's "madvise" mode here) give that heap 2 MiB pages: a restore takes one
-// page fault per 2 MiB instead of per 4 KiB, and the shard's random reads of cases miss the TLB
-// less. Restoring 1M open cases took 5.0 s instead of 6.2 s (bench/RESULTS.md).
-extern "C" {
-const char* malloc_conf = "thp:always";
-}
+// jemalloc (engine/cli/CMakeLists.txt links it) runs with its defaults: huge pages as the
+// system's THP mode gives them. Asking for them (`thp:always`) sped up the old restore, which
+// parsed every case into ~2.8 KB of fresh heap (1M: 5.0 s instead of 6.2 s); the restore that
+// keeps cases packed needs a quarter of that memory, and with huge pages it was slower (5M:
+// 21.8 s against 13.2-15.4 s; direct compaction when free memory is fragmented). See
+// bench/RESULTS.md. MALLOC_CONF=thp:always still asks for them.
 
 namespace {
 

@@ -112,9 +112,9 @@ int RunServe(const Args& args) {
     std::fprintf(stderr, "casebus serve: %s\n", engine.error().ToString().c_str());
     return 1;
   }
-  // Huge pages served the restore (main.cc); from here on, new memory comes in 4 KiB pages: a
-  // 2 MiB page zeroed, or compacted for, in the middle of a commit shows in the tail latency
-  // (bench/RESULTS.md). The pages the restore filled stay huge.
+  // From here on, new memory comes in 4 KiB pages whatever the system's THP mode: a 2 MiB page
+  // zeroed, or compacted for, in the middle of a commit shows in the tail latency
+  // (bench/RESULTS.md).
   (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
   // Who may call the HTTP API: the access file's tokens (none without one: every /v1 route
   // answers 401 and says how to make a token).

@@ -294,6 +294,10 @@ DurableRows ReadDurableRows(const store::Store& store, const core::CaseMachine& 
     return true;
   });
   if (!scan.ok()) return fail(scan);
+  // Sized once (an estimate a little over counts deleted rows too): growing a vector of tens
+  // of millions of keys by doubling copies them and touches twice the memory.
+  out.due.reserve(std::min<uint64_t>(store.due_size_estimate() + store.due_size_estimate() / 16 + 1024,
+                                     uint64_t{1} << 30));
   scan = store.ForEachDue([&](const store::Store::DueKey& k) {
     out.due.push_back(k);
     return true;

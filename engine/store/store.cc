@@ -204,9 +204,21 @@ Status Store::LoadOutbox(std::string_view department, std::string_view after, si
   return Convert(it->status(), "read outbox of " + std::string(department));
 }
 
+namespace {
+// For a scan of a whole family front to back (recovery, checks): read ahead, and leave the
+// block cache to the lookups that serve users (a scan of millions of rows would evict them, and
+// fill memory the restore needs, with blocks read once).
+rocksdb::ReadOptions ScanOptions() {
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 2 << 20;
+  ro.fill_cache = false;
+  return ro;
+}
+}  // namespace
+
 Status Store::ForEachDeadLetter(
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), dead_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), dead_));
   for (it->SeekToFirst(); it->Valid(); it->Next())
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   return Convert(it->status(), "scan dead letters");
@@ -214,7 +226,7 @@ Status Store::ForEachDeadLetter(
 
 Status Store::ForEachLedger(
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), ledger_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), ledger_));
   for (it->SeekToFirst(); it->Valid(); it->Next())
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   return Convert(it->status(), "scan ledger");
@@ -230,9 +242,7 @@ Result<std::string> Store::GetDeadLetter(std::string_view id) const {
 
 Status Store::ForEachJournalFrom(
     uint64_t first, const std::function<bool(uint64_t, std::string_view)>& fn) const {
-  rocksdb::ReadOptions ro;
-  ro.readahead_size = 2 << 20;  // recovery reads the family front to back
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, journal_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), journal_));
   for (it->Seek(SeqKey(first)); it->Valid(); it->Next())
     if (!fn(KeySeq(it->key().ToStringView()), it->value().ToStringView())) break;
   return Convert(it->status(), "scan journal");
@@ -240,14 +250,14 @@ Status Store::ForEachJournalFrom(
 
 Status Store::ForEachOutbox(
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), outbox_));
   for (it->SeekToFirst(); it->Valid(); it->Next())
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   return Convert(it->status(), "scan outbox");
 }
 
 Status Store::ForEachDue(const std::function<bool(const DueKey&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), due_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), due_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::string_view k = it->key().ToStringView();
     if (k.size() != 17) return Status::Corruption("due row with a key of " + std::to_string(k.size()) + " bytes");
@@ -286,6 +296,12 @@ Result<Store::JournalHead> Store::GetJournalHead() const {
 uint64_t Store::outbox_size_estimate() const {
   uint64_t n = 0;
   db_->GetIntProperty(outbox_, "rocksdb.estimate-num-keys", &n);
+  return n;
+}
+
+uint64_t Store::due_size_estimate() const {
+  uint64_t n = 0;
+  db_->GetIntProperty(due_, "rocksdb.estimate-num-keys", &n);
   return n;
 }
 
