@@ -190,10 +190,12 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
   //    - the parser parses each case in order into the ring (checking it; the case itself stays
   //      packed) and schedules its timers;
   //    - this thread follows it, adding each parsed case to the ledger, the per-state counts and
-  //      the duplicate index; `parsed` hands a message over, `consumed` hands it back
-  //      (release/acquire);
+  //      the duplicate index; `parsed` hands messages over, `consumed` hands them back
+  //      (release/acquire, every kPublish cases). The one ahead waits on the other's counter
+  //      (a futex), not spinning: on two cores the spinner took the core the other needed;
   //    - a third restores the request ids meanwhile.
-  constexpr size_t kRing = 512, kPublish = 32;
+  constexpr size_t kRing = 2048, kPublish = 64;
+  constexpr size_t kStopped = size_t{1} << 63;  // in `parsed`: the parser stopped at a damaged case
   std::vector<v1::Case> ring(kRing);
   std::atomic<size_t> parsed{0}, consumed{0};
   std::atomic<bool> failed{false};
@@ -207,13 +209,14 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     for (size_t i = 0; i < n_cases; ++i) {
       const uint64_t id = i + 1;
       const std::string_view packed = cases_.at(id).packed;
-      while (i >= consumed.load(std::memory_order_acquire) + kRing) {
-        if (failed.load(std::memory_order_acquire)) return;
-        std::this_thread::yield();
-      }
+      for (size_t c = consumed.load(std::memory_order_acquire); i >= c + kRing;
+           c = consumed.load(std::memory_order_acquire))
+        consumed.wait(c, std::memory_order_acquire);
       v1::Case& f = ring[i % kRing];
       auto bad_case = [&](const std::string& what) {
         fail(cases_status, at(static_cast<size_t>(packed.data() - bytes.data()), "case " + std::to_string(id) + " " + what));
+        parsed.fetch_or(kStopped, std::memory_order_release);
+        parsed.notify_one();
       };
       if (!f.ParseFromArray(packed.data(), static_cast<int>(packed.size())) || f.id() != id)
         return bad_case("does not parse as that case");
@@ -225,7 +228,10 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
         return bad_case("has coordinates that are not numbers");
       for (const auto& key : NextKeys(f))
         if (key) timers_.Add(*key);
-      if ((i + 1) % kPublish == 0 || i + 1 == n_cases) parsed.store(i + 1, std::memory_order_release);
+      if ((i + 1) % kPublish == 0 || i + 1 == n_cases) {
+        parsed.store(i + 1, std::memory_order_release);
+        parsed.notify_one();
+      }
     }
   });
   std::thread requests([&] {
@@ -271,11 +277,9 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     if (!q.done()) return bad_request("bytes after the END. mark");
   });
   for (size_t i = 0; i < n_cases; ++i) {
-    while (parsed.load(std::memory_order_acquire) <= i) {
-      if (failed.load(std::memory_order_acquire)) break;
-      std::this_thread::yield();
-    }
-    if (parsed.load(std::memory_order_acquire) <= i) break;  // a failure stopped the parser before case i
+    size_t p = parsed.load(std::memory_order_acquire);
+    for (; p <= i; p = parsed.load(std::memory_order_acquire)) parsed.wait(p, std::memory_order_acquire);
+    if (p & kStopped) break;  // the parser stopped at a damaged case
     Stored& s = cases_.at(i + 1);
     const v1::Case& f = ring[i % kRing];
     const Ledger::Contribution counted = ledger_.Of(&f);
@@ -284,9 +288,11 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     ++by_state_[static_cast<int>(f.state())];
     if (f.supervision_open()) ++supervisions_open_;
     if (IsOpen(f.state())) deduper_.Restore(f);
-    if ((i + 1) % kPublish == 0) consumed.store(i + 1, std::memory_order_release);
+    if ((i + 1) % kPublish == 0) {
+      consumed.store(i + 1, std::memory_order_release);
+      consumed.notify_one();
+    }
   }
-  consumed.store(n_cases, std::memory_order_release);
   parser.join();
   requests.join();
   if (!cases_status.ok()) return cases_status;
