@@ -64,8 +64,13 @@ struct EngineStats {
   double checkpoint_write_seconds = 0;
   uint64_t checkpoints_while_running = 0; // written by forked writers (checkpoint_every)
   std::string checkpoint_write_error;     // why the last attempt failed ("" if it did not)
-  uint64_t timer_rows = 0;        // durable `due` rows found at open
-  uint64_t timer_mismatches = 0;  // 0: the rows equal the timers the journal implies
+  // The durable `due` rows found at open against the timers the journal implies: compared on
+  // a thread of its own after the open (WaitForOpenChecks() waits for it).
+  bool timer_check_pending = false;
+  uint64_t timer_rows = 0;        // rows found
+  uint64_t timer_mismatches = 0;  // 0: the rows equal the timers
+  std::string timer_check_error;  // why the rows could not be read ("" if they were)
+  double timer_check_seconds = 0;
   uint64_t ledger_buckets = 0;     // durable ledger buckets found at open
   uint64_t ledger_differences = 0; // 0: they equal the counters the journal implies
   // Where the open's time went, in seconds: the store opening (RocksDB replaying its own
@@ -114,6 +119,8 @@ class Engine {
   Millis next_due() const { return next_due_.load(std::memory_order_acquire); }
   bool healthy() const { return store_->healthy(); }
   EngineStats stats() const;
+  // Waits for the checks the open left running (the timer rows; see EngineStats).
+  void WaitForOpenChecks();
   dispatch::Dispatcher& dispatcher() { return *dispatcher_; }
 
  private:
@@ -183,6 +190,9 @@ class Engine {
   bool opened_ = false;  // Open() finished: Stop() may start the threads to drain the queue
   std::thread thread_;
   EngineStats stats_;  // guarded by mu_
+  void StartTimerCheck();
+  std::mutex open_check_mu_;
+  std::thread open_check_;  // the timer rows' check, started by Recover
 
   std::mutex commit_mu_;
   std::condition_variable commit_cv_;

@@ -256,16 +256,36 @@ Status Store::ForEachOutbox(
   return Convert(it->status(), "scan outbox");
 }
 
-Status Store::ForEachDue(const std::function<bool(const DueKey&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), due_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::string_view k = it->key().ToStringView();
+namespace {
+Status ScanDue(rocksdb::Iterator& it, const std::function<bool(const Store::DueKey&)>& fn) {
+  for (it.SeekToFirst(); it.Valid(); it.Next()) {
+    std::string_view k = it.key().ToStringView();
     if (k.size() != 17) return Status::Corruption("due row with a key of " + std::to_string(k.size()) + " bytes");
-    DueKey d{static_cast<int64_t>(KeySeq(k.substr(0, 8))), KeySeq(k.substr(8, 8)),
-             static_cast<unsigned char>(k[16])};
+    Store::DueKey d{static_cast<int64_t>(KeySeq(k.substr(0, 8))), KeySeq(k.substr(8, 8)),
+                    static_cast<unsigned char>(k[16])};
     if (!fn(d)) break;
   }
-  return Convert(it->status(), "scan due");
+  return Convert(it.status(), "scan due");
+}
+
+// An iterator sees the family as of its creation (RocksDB's implicit snapshot).
+class IteratorDueView final : public Store::DueView {
+ public:
+  explicit IteratorDueView(std::unique_ptr<rocksdb::Iterator> it) : it_(std::move(it)) {}
+  Status ForEach(const std::function<bool(const Store::DueKey&)>& fn) override { return ScanDue(*it_, fn); }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+}  // namespace
+
+Status Store::ForEachDue(const std::function<bool(const DueKey&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), due_));
+  return ScanDue(*it, fn);
+}
+
+std::unique_ptr<Store::DueView> Store::ViewDue() const {
+  return std::make_unique<IteratorDueView>(std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ScanOptions(), due_)));
 }
 
 Status Store::PutJournalRaw(uint64_t seq, std::string_view bytes) {

@@ -95,6 +95,14 @@ class Store {
   // The dead letter with this id; NotFound when there is none.
   Result<std::string> GetDeadLetter(std::string_view id) const;
   Status ForEachDue(const std::function<bool(const DueKey& key)>& fn) const;
+  // The due family as it is now, to scan later (while commits go on): what ForEachDue would
+  // have seen at this call. Must not outlive the store.
+  class DueView {
+   public:
+    virtual ~DueView() = default;
+    virtual Status ForEach(const std::function<bool(const DueKey& key)>& fn) = 0;
+  };
+  std::unique_ptr<DueView> ViewDue() const;
   Status ForEachLedger(const std::function<bool(std::string_view key, std::string_view bytes)>& fn) const;
   // Test and tool access: overwrite or delete (empty bytes) a journal record directly (tamper tests).
   Status PutJournalRaw(uint64_t seq, std::string_view bytes);

@@ -46,7 +46,10 @@ class OpenChecksTest : public ::testing::Test {
     auto engine = Engine::Open(SampleCity(), o, clock_, registry_);
     EXPECT_TRUE(engine) << engine.error().ToString();
     if (!engine) return {};
+    (*engine)->WaitForOpenChecks();
     const EngineStats stats = (*engine)->stats();
+    EXPECT_FALSE(stats.timer_check_pending);
+    EXPECT_EQ(stats.timer_check_error, "");
     (*engine)->Stop();
     return stats;
   }
