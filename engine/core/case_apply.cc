@@ -12,7 +12,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     if (!s.parsed) {
       if (!s.packed.empty()) {  // (a case id is reported once; this only keeps the count right)
         s.packed = {};
-        --unparsed_;
+        if (--unparsed_ == 0) backing_.reset();
       }
       s.parsed = std::make_unique<v1::Case>();
     }

@@ -207,7 +207,7 @@ void CaseMachine::Unpack(const Stored& s) const {
   s.packed = {};
   if (s.history.empty()) s.history.assign(s.packed_history);
   s.packed_history = {};
-  --unparsed_;
+  if (--unparsed_ == 0) backing_.reset();  // no view into the checkpoint is left
 }
 
 size_t CaseMachine::ParseRestored(size_t n) {
@@ -218,7 +218,6 @@ size_t CaseMachine::ParseRestored(size_t n) {
       --n;
     }
   }
-  if (unparsed_ == 0) backing_.reset();  // no view into the checkpoint is left
   return unparsed_;
 }
 

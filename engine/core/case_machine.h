@@ -80,8 +80,9 @@ class CaseMachine {
   void WriteCheckpoint(const std::function<void(std::string_view)>& sink) const;
   // Restores WriteCheckpoint's bytes into a machine fresh from Create(). Corruption, naming
   // what and the byte offset, when they are not a whole checkpoint; the machine is then half
-  // filled and must be thrown away. Parses on a helper thread of its own (joined before it
-  // returns) while the calling thread rebuilds timers, ledger and index behind it.
+  // filled and must be thrown away. Two helper threads of its own (joined before it returns)
+  // parse the cases and schedule their timers, and restore the request ids, while the calling
+  // thread rebuilds the ledger and the duplicate index behind the parser.
   // The cases stay as `bytes` until first used, so the machine keeps them: `owner` (a mapped
   // file, say) must keep them alive and unchanged while the machine lives; without an owner
   // the machine keeps a copy.
@@ -276,7 +277,8 @@ class CaseMachine {
   absl::flat_hash_map<std::string, int32_t> department_index_;
   uint64_t next_case_id_ = 1;
   // What restored cases' views point into (the checkpoint), and how many are still packed.
-  std::shared_ptr<const void> backing_;
+  // Let go when the last packed case is parsed (Unpack).
+  mutable std::shared_ptr<const void> backing_;
   mutable size_t unparsed_ = 0;
   uint64_t parse_cursor_ = 1;  // ParseRestored goes on from here
 };

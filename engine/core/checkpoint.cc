@@ -182,7 +182,7 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     slot.packed_history = history;
   }
   // The views hold from here; a failure below leaves a machine the caller throws away.
-  backing_ = std::move(owner);
+  if (n_cases > 0) backing_ = std::move(owner);
   unparsed_ = n_cases;
   const size_t requests_at = r.pos();
 

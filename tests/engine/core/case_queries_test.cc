@@ -376,6 +376,19 @@ TEST_F(CheckpointTest, RestoredCasesStayPackedUntilUsedAndTheBytesAreLetGoAfter)
   EXPECT_TRUE(watch.expired()) << "no case points into the checkpoint any more";
   ExpectSameMachine(*copy, *machine_);
   EXPECT_EQ(CheckpointOf(*copy), bytes);
+
+  // Cases parsed by use alone let the bytes go as well.
+  auto used = Fresh();
+  owned = std::make_shared<std::string>(bytes);
+  watch = owned;
+  ASSERT_TRUE(used->RestoreCheckpoint(*owned, owned).ok());
+  owned.reset();
+  for (uint64_t id = 1; id < n; ++id) ASSERT_NE(used->Find(id), nullptr);
+  EXPECT_FALSE(watch.expired());
+  ASSERT_NE(used->Find(n), nullptr);
+  EXPECT_EQ(used->restored_unparsed(), 0u);
+  EXPECT_TRUE(watch.expired()) << "the last use lets the checkpoint go";
+  ExpectSameMachine(*used, *machine_);
 }
 
 // Without an owner the machine keeps a copy: the caller's bytes may go at once.
