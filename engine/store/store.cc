@@ -319,10 +319,4 @@ uint64_t Store::outbox_size_estimate() const {
   return n;
 }
 
-uint64_t Store::due_size_estimate() const {
-  uint64_t n = 0;
-  db_->GetIntProperty(due_, "rocksdb.estimate-num-keys", &n);
-  return n;
-}
-
 }  // namespace casebus::store

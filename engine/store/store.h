@@ -120,7 +120,6 @@ class Store {
   bool healthy() const { return healthy_.load(std::memory_order_acquire); }
   std::string unhealthy_reason() const;
   uint64_t outbox_size_estimate() const;
-  uint64_t due_size_estimate() const;  // RocksDB's estimate: for sizing a scan's buffer
 
  private:
   Store() = default;
