@@ -64,6 +64,7 @@ struct Options {
   uint64_t seed = 1;
   bool sync = true;
   bool disk_floor = true;  // beside each run at ≤ kFloorMaxRate: the disk alone at that pace
+  bool timeline = false;   // per 50 ms of intended send time: p50 and max (finding stalls)
   std::string binary, config;
 };
 
@@ -79,6 +80,7 @@ struct Window {
 // What one client measured; merged by the run.
 struct ClientResult {
   std::vector<Nanos> latencies;  // OK replies (and lower bounds for incomplete commands)
+  std::vector<std::pair<Nanos, Nanos>> timeline;  // --timeline: (intended − window start, latency)
   uint64_t acked_in_window = 0, busy = 0, incomplete = 0;
   Nanos last_send_lateness = 0;  // how late the last scheduled frame went out
 };
@@ -205,7 +207,10 @@ void Client::Advance(uint32_t k, const v1::CommandResult& r, Nanos arrival) {
   }
   c.retry = false;
   if (arrival >= window_.measure_from && arrival < window_.measure_to) ++result_.acked_in_window;
-  if (Measured(c.first_intended)) result_.latencies.push_back(arrival - c.first_intended);
+  if (Measured(c.first_intended)) {
+    result_.latencies.push_back(arrival - c.first_intended);
+    if (o_.timeline) result_.timeline.push_back({c.first_intended - window_.measure_from, arrival - c.first_intended});
+  }
   if (step == bench::StepKind::kReport) {
     c.case_id = r.case_id();
     if (r.merged() != c.plan.duplicate) deviations_.MergeMismatch(c.plan.duplicate);
@@ -292,6 +297,24 @@ struct RunResult {
 
 double Ms(Nanos n) { return static_cast<double>(n) / 1e6; }
 
+// --timeline: the measured window in 50 ms steps of intended send time, each with its p50 and
+// max; a stall on the server (a rehash, a flush) shows as a run of steps with a high max.
+void PrintTimeline(const std::vector<ClientResult>& results, int seconds) {
+  constexpr Nanos kStep = kSecond / 20;
+  std::vector<std::vector<Nanos>> steps(static_cast<size_t>(seconds) * 20);
+  for (const auto& r : results)
+    for (const auto& [t, latency] : r.timeline)
+      steps[std::min<size_t>(steps.size() - 1, static_cast<size_t>(t / kStep))].push_back(latency);
+  std::printf("      from s   commands     p50 ms     max ms\n");
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto& v = steps[i];
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    std::printf("    %8.2f %10zu %10.3f %10.3f\n", static_cast<double>(i) * 0.05, v.size(), Ms(v[v.size() / 2]),
+                Ms(v.back()));
+  }
+}
+
 RunResult OneRun(const Options& o, const v1::CityConfig& cfg, double rate, int run) {
   auto server = bench::ScratchServer::Start(o.binary, o.config, o.sync);
   if (!server) std::exit(1);
@@ -322,6 +345,7 @@ RunResult OneRun(const Options& o, const v1::CityConfig& cfg, double rate, int r
     lateness = std::max(lateness, r.last_send_lateness);
   }
   std::sort(all.begin(), all.end());
+  if (o.timeline) PrintTimeline(results, o.seconds);
   auto at = [&](double q) {  // nearest rank
     if (all.empty()) return 0.0;
     size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(all.size())));
@@ -399,7 +423,7 @@ bool ParseRates(const std::string& text, std::vector<double>& rates) {
 int Usage() {
   std::fprintf(stderr,
                "usage: e2e_latency [--rates R1,R2,...] [--seconds N] [--warmup N] [--runs N] "
-               "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--binary PATH] [--no-sync] [--no-disk-floor]\n");
+               "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--binary PATH] [--no-sync] [--no-disk-floor] [--timeline]\n");
   return 2;
 }
 
@@ -420,6 +444,10 @@ int main(int argc, char** argv) {
     }
     if (k == "--no-disk-floor") {
       o.disk_floor = false;
+      continue;
+    }
+    if (k == "--timeline") {
+      o.timeline = true;
       continue;
     }
     if (i + 1 >= argc) return Usage();

@@ -2,8 +2,29 @@
 
 #include <cstring>
 #include <functional>
+#include <new>
 
 namespace casebus::core {
+
+namespace {
+// Slots moved across per Put while growing. The old table is at most 5/8 full when the move
+// starts and the new one takes 5/4 of the old one's size before it would grow again, so any
+// rate above 8/5 of a slot per Put finishes first; 8 spreads the move thin.
+constexpr size_t kMigratePerPut = 8;
+}  // namespace
+
+RequestTable::Slots::Slots(size_t n) : p_(static_cast<Slot*>(std::calloc(n, sizeof(Slot)))), n_(n) {
+  if (!p_) throw std::bad_alloc();
+}
+
+RequestTable::Slots& RequestTable::Slots::operator=(Slots&& o) noexcept {
+  if (this != &o) {
+    std::free(p_);
+    p_ = o.p_, n_ = o.n_;
+    o.p_ = nullptr, o.n_ = 0;
+  }
+  return *this;
+}
 
 RequestTable::RequestTable() : slots_(1024) {}
 
@@ -31,9 +52,33 @@ size_t RequestTable::Probe(std::string_view id, uint64_t h) const {
   }
 }
 
+size_t RequestTable::OldProbeStart(uint64_t h) const {
+  const size_t mask = old_.mask();
+  const size_t home = static_cast<size_t>(h) & mask;
+  // Slots in the order the move visits them: old_start_ + 1 is 0, old_start_ is the last.
+  const size_t rank = (home - old_start_ - 1) & mask;
+  return rank >= moved_ ? home : (old_start_ + 1 + moved_) & mask;
+}
+
+size_t RequestTable::ProbeOld(std::string_view id, uint64_t h) const {
+  const size_t mask = old_.mask();
+  for (size_t i = OldProbeStart(h);; i = (i + 1) & mask) {
+    const Slot& s = old_[i];
+    if (s.hash == 0) return old_.size();
+    if (s.hash == h && s.seq != kGone) {
+      const Record& r = RecordOf(s);
+      if (r.length == id.size() && IdAt(r) == id) return i;
+    }
+  }
+}
+
 const RequestTable::Entry* RequestTable::Find(std::string_view id) const {
-  const Slot& s = slots_[Probe(id, Hash(id))];
-  return s.hash == 0 ? nullptr : &RecordOf(s).entry;
+  const uint64_t h = Hash(id);
+  const Slot& s = slots_[Probe(id, h)];
+  if (s.hash != 0) return &RecordOf(s).entry;
+  if (!growing()) return nullptr;
+  const size_t i = ProbeOld(id, h);
+  return i == old_.size() ? nullptr : &RecordOf(old_[i]).entry;
 }
 
 uint64_t RequestTable::AppendBytes(std::string_view id) {
@@ -52,6 +97,13 @@ void RequestTable::Put(std::string_view id, uint64_t h, Millis at, const Entry& 
     records_[slots_[i].seq - first_seq_].entry = entry;
     return;
   }
+  if (growing()) {
+    const size_t j = ProbeOld(id, h);
+    if (j != old_.size()) {
+      records_[old_[j].seq - first_seq_].entry = entry;
+      return;
+    }
+  }
   if ((size() + 1) * 8 > slots_.size() * 5) {
     Grow();
     i = Probe(id, h);
@@ -59,32 +111,52 @@ void RequestTable::Put(std::string_view id, uint64_t h, Millis at, const Entry& 
   const uint64_t offset = AppendBytes(id);
   slots_[i] = {h, first_seq_ + records_.size()};
   records_.push_back({at, offset, static_cast<uint32_t>(id.size()), entry});
+  if (growing()) Migrate(kMigratePerPut);
 }
 
 void RequestTable::Reserve(size_t n) {
+  Migrate(old_.size());  // finish a move first
   size_t want = slots_.size();
   while (n * 8 > want * 5) want *= 2;
   if (want != slots_.size()) Rehash(want);
 }
 
-void RequestTable::Grow() { Rehash(slots_.size() * 2); }
+void RequestTable::Insert(const Slot& s) {
+  const size_t mask = slots_.mask();
+  size_t i = IndexOf(s.hash);
+  while (slots_[i].hash != 0) i = (i + 1) & mask;
+  slots_[i] = s;
+}
+
+void RequestTable::Grow() {
+  Migrate(old_.size());  // cannot be needed (see kMigratePerPut), but never two moves at once
+  old_ = std::move(slots_);
+  slots_ = Slots(old_.size() * 2);
+  old_start_ = 0;
+  while (old_[old_start_].hash != 0) ++old_start_;  // at most 5/8 full: there is one
+  moved_ = 0;
+}
+
+void RequestTable::Migrate(size_t n) {
+  const size_t mask = old_.mask();
+  for (; n > 0 && moved_ < old_.size(); --n, ++moved_) {
+    const Slot& s = old_[(old_start_ + 1 + moved_) & mask];
+    if (s.hash != 0 && s.seq != kGone) Insert(s);
+  }
+  if (growing() && moved_ == old_.size()) old_ = Slots();
+}
 
 void RequestTable::Rehash(size_t size) {
-  std::vector<Slot> old(size);
-  old.swap(slots_);
-  const size_t mask = slots_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.hash == 0) continue;
-    size_t i = IndexOf(s.hash);
-    while (slots_[i].hash != 0) i = (i + 1) & mask;
-    slots_[i] = s;
-  }
+  Slots old(size);
+  std::swap(old, slots_);
+  for (size_t i = 0; i < old.size(); ++i)
+    if (old[i].hash != 0) Insert(old[i]);
 }
 
 void RequestTable::Erase(size_t index) {
   // Backward-shift deletion: pull later members of the probe run into the hole, so lookups
   // never need tombstones.
-  const size_t mask = slots_.size() - 1;
+  const size_t mask = slots_.mask();
   size_t hole = index;
   for (size_t i = (hole + 1) & mask; slots_[i].hash != 0; i = (i + 1) & mask) {
     const size_t home = IndexOf(slots_[i].hash);
@@ -99,13 +171,24 @@ void RequestTable::Erase(size_t index) {
 
 void RequestTable::ForgetBefore(Millis before) {
   bool dropped = false;
-  const size_t mask = slots_.size() - 1;
+  const size_t mask = slots_.mask();
   while (!records_.empty() && records_.front().at < before) {
     const uint64_t h = Hash(IdAt(records_.front()));
+    bool found = false;
     for (size_t i = IndexOf(h); slots_[i].hash != 0; i = (i + 1) & mask) {
       if (slots_[i].seq == first_seq_) {
         Erase(i);
+        found = true;
         break;
+      }
+    }
+    if (!found && growing()) {  // not moved yet: a tombstone keeps the old probe runs whole
+      const size_t old_mask = old_.mask();
+      for (size_t i = OldProbeStart(h); old_[i].hash != 0; i = (i + 1) & old_mask) {
+        if (old_[i].seq == first_seq_) {
+          old_[i].seq = kGone;
+          break;
+        }
       }
     }
     records_.pop_front();
@@ -123,7 +206,7 @@ void RequestTable::DropChunksBefore(uint64_t offset) {
 }
 
 size_t RequestTable::bytes() const {
-  return slots_.size() * sizeof(Slot) + chunks_.size() * kChunk + records_.size() * sizeof(Record);
+  return (slots_.size() + old_.size()) * sizeof(Slot) + chunks_.size() * kChunk + records_.size() * sizeof(Record);
 }
 
 }  // namespace casebus::core

@@ -10,7 +10,14 @@
 // - the ids' bytes in a FIFO ring of 64 KiB chunks (the oldest chunk goes when its last id
 //   does);
 // - an open-addressing index of 16-byte slots (hash, record number): linear probing,
-//   backward-shift deletion, no tombstones, at most 5/8 full.
+//   backward-shift deletion, at most 5/8 full.
+// The index grows without a pause: a table twice the size takes new ids at once, and each Put
+// after that moves a few of the old table's slots across (Migrate), so the old one is empty
+// long before the new one is full. A stop-the-world rehash of 2^20 slots held the shard (and
+// every acknowledgement) for 15–30 ms at 50k commands/s; at 15M ids it would be seconds.
+// While both tables exist a lookup asks the new one, then the old one from where the move
+// has not reached yet; an id forgotten from the old table leaves a tombstone there (the old
+// table is never inserted into, so tombstones cannot pile up).
 // Only the index is visited at random, so a restore appends records in order and scatters
 // 16 bytes per id, not the whole record. No allocation per id; ids are compared in full, so no
 // two ids are ever confused, whatever their hashes. An id may be at most 64 KiB (the intake
@@ -19,6 +26,7 @@
 // Not thread-safe (owned by the shard, like the rest of the machine).
 
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <string>
@@ -71,11 +79,32 @@ class RequestTable {
   }
   // Bytes held (index, records, id bytes): memory accounting.
   size_t bytes() const;
+  // True while the index is moving to a bigger table (for tests).
+  bool growing() const { return old_.size() > 0; }
 
  private:
   struct Slot {
     uint64_t hash = 0;  // 0: empty (a real hash of 0 is stored as 1)
-    uint64_t seq = 0;   // the record's number: records_[seq - first_seq_]
+    uint64_t seq = 0;   // the record's number: records_[seq - first_seq_]; kGone: forgotten
+  };
+  static constexpr uint64_t kGone = ~uint64_t{0};  // a tombstone, only in the old table
+  // A power-of-two array of slots, zeroed by calloc: fresh pages from the system are not
+  // written until a slot is (a big table's first touch is slow in a VM).
+  class Slots {
+   public:
+    Slots() = default;
+    explicit Slots(size_t n);
+    Slots(Slots&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+    Slots& operator=(Slots&& o) noexcept;
+    ~Slots() { std::free(p_); }
+    Slot& operator[](size_t i) { return p_[i]; }
+    const Slot& operator[](size_t i) const { return p_[i]; }
+    size_t size() const { return n_; }
+    size_t mask() const { return n_ - 1; }
+
+   private:
+    Slot* p_ = nullptr;
+    size_t n_ = 0;
   };
   struct Record {
     Millis at;
@@ -86,18 +115,29 @@ class RequestTable {
   static uint64_t Hash(std::string_view id);
   std::string_view IdAt(const Record& r) const;
   const Record& RecordOf(const Slot& s) const { return records_[s.seq - first_seq_]; }
-  size_t IndexOf(uint64_t hash) const { return static_cast<size_t>(hash) & (slots_.size() - 1); }
-  // The slot holding `id` (hash h), or the empty slot where it would go.
+  size_t IndexOf(uint64_t hash) const { return static_cast<size_t>(hash) & slots_.mask(); }
+  // The slot of slots_ holding `id` (hash h), or the empty slot where it would go.
   size_t Probe(std::string_view id, uint64_t h) const;
-  void Grow();
-  void Rehash(size_t size);  // a power of two, above size() * 8 / 5
+  // Where old_'s probe for hash h starts: its home, or the first slot not yet moved when the
+  // home has been (what is left of the probe run starts there: no run crosses old_start_,
+  // which was empty).
+  size_t OldProbeStart(uint64_t h) const;
+  // The slot of old_ holding `id`, or old_.size() when it is not there.
+  size_t ProbeOld(std::string_view id, uint64_t h) const;
+  void Grow();                 // starts moving to a table twice the size
+  void Migrate(size_t slots);  // moves up to `slots` more of old_'s slots across
+  void Rehash(size_t size);    // at once (a restore's Reserve); a power of two
+  void Insert(const Slot& s);  // into slots_, which has room and lacks it
   void Erase(size_t index);
   static constexpr uint64_t kChunk = 64 * 1024;
   // Copies id to the ring's end (never across two chunks); returns its absolute offset.
   uint64_t AppendBytes(std::string_view id);
   void DropChunksBefore(uint64_t offset);
 
-  std::vector<Slot> slots_;  // size is a power of two, at most 5/8 full (short probes)
+  Slots slots_;             // at most 5/8 full (short probes)
+  Slots old_;               // while growing: the table being moved out of, else empty
+  size_t old_start_ = 0;    // an empty slot of old_: the move goes round from the next one
+  size_t moved_ = 0;        // how many of old_'s slots (from old_start_ + 1 on) are moved
   std::deque<Record> records_;
   uint64_t first_seq_ = 0;  // the number of records_.front()
   // Chunk i holds absolute offsets [(first_chunk_ + i) * kChunk, +kChunk).

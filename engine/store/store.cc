@@ -50,6 +50,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  // Flushes and compactions write their files out a megabyte at a time (sync_file_range)
+  // instead of leaving tens of megabytes dirty: on ext4 (data=ordered) the journal's own
+  // fdatasync waits for other files' dirty blocks, and a 64 MiB memtable flush held the
+  // acknowledgements at 50k commands/s for 20–40 ms (bench/RESULTS.md, 2026-11-28).
+  db_options.bytes_per_sync = 1 << 20;
   // An open replays the write-ahead log into memtables and serves from them; flushing them
   // is left to the background (by default the open itself wrote them out first: 17 s instead
   // of 9 s to restart 1M open cases after a busy run). A clean close flushes (~Store).

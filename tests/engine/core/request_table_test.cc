@@ -3,6 +3,7 @@
 
 #include "engine/core/request_table.h"
 
+#include <cstdio>
 #include <map>
 #include <random>
 #include <string>
@@ -118,6 +119,71 @@ TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
   EXPECT_EQ(t.Find(order.empty() ? "r1" : order.begin()->second), nullptr);
   t.Put("again", now + 2, EntryFor(5));
   ExpectSame(t.Find("again"), EntryFor(5), "again");
+}
+
+// The index grows by moving a few slots per Put into a table twice the size: every id stays
+// findable, replaceable and forgettable while both tables exist, and forgetting an id that
+// has not moved yet (a tombstone in the old table) does not hide the ids probing past it.
+TEST(RequestTableTest, AnswersRightWhileItGrows) {
+  std::mt19937_64 rng(20261128);
+  RequestTable t;
+  std::unordered_map<std::string, std::pair<Millis, RequestTable::Entry>> model;
+  std::multimap<Millis, std::string> order;
+  Millis now = 0;
+  size_t checks_while_growing = 0, growths = 0, forgotten_while_growing = 0;
+  bool was_growing = false;
+  std::vector<std::string> forgotten;  // while growing: must stay forgotten (unless put again)
+  auto check_all = [&] {
+    for (const auto& [mid, v] : model) ExpectSame(t.Find(mid), v.second, mid);
+    for (const auto& f : forgotten) EXPECT_EQ(t.Find(f) != nullptr, model.count(f) == 1) << f;
+    for (int k = 0; k < 200; ++k) {
+      const std::string other = "g" + std::to_string(rng() % 200'000);
+      EXPECT_EQ(t.Find(other) != nullptr, model.count(other) == 1) << other;
+    }
+  };
+  // Ids arrive faster and faster (1, 2, then 4 a millisecond) while those older than 2 s are
+  // forgotten: the table keeps growing while it forgets.
+  for (uint64_t n = 1; n <= 40'000; ++n) {
+    const uint64_t per_ms = n < 8'000 ? 1 : n < 20'000 ? 2 : 4;
+    if (n % per_ms == 0) now += 1;
+    const std::string id = "g" + std::to_string(rng() % 200'000);
+    auto it = model.find(id);
+    if (it == model.end()) {
+      model[id] = {now, EntryFor(n)};
+      order.emplace(now, id);
+    } else {
+      it->second.second = EntryFor(n);  // often still in the old table while growing
+    }
+    t.Put(id, now, EntryFor(n));
+    if (t.growing() && !was_growing) {
+      ++growths;  // the Put that started the move did not do all of it
+      check_all();
+    }
+    was_growing = t.growing();
+    if (n % 7 == 0) {  // forget the oldest few, also while growing
+      const Millis before = now - 2000;
+      const size_t had = model.size();
+      t.ForgetBefore(before);
+      while (!order.empty() && order.begin()->first < before) {
+        if (t.growing()) forgotten.push_back(order.begin()->second);
+        model.erase(order.begin()->second);
+        order.erase(order.begin());
+      }
+      if (t.growing()) forgotten_while_growing += had - model.size();
+      else forgotten.clear();
+      ASSERT_EQ(t.size(), model.size()) << "after " << n;
+    }
+    if (t.growing() && n % 5 == 0) {
+      check_all();
+      ++checks_while_growing;
+    }
+  }
+  check_all();
+  std::printf("%zu growths, %zu checks while growing, %zu ids forgotten while growing\n", growths,
+              checks_while_growing, forgotten_while_growing);
+  EXPECT_GE(growths, 4u);  // 1024 slots at the start; ~8000 ids at the end
+  EXPECT_GT(checks_while_growing, 20u);
+  EXPECT_GT(forgotten_while_growing, 100u);
 }
 
 TEST(RequestTableTest, PrefetchedPutsAfterReserveEqualPlainPuts) {
