@@ -195,9 +195,10 @@ int RunLedger(const Args& args) {
     std::fprintf(stderr, "casebus ledger: %s: %s\n", data.c_str(), check.error().message().c_str());
     return 1;
   }
-  std::printf("journal: %llu records, %llu cases; ledger: %llu buckets in the store, %llu recounted\n",
-              static_cast<unsigned long long>(check->records), static_cast<unsigned long long>(check->cases),
-              static_cast<unsigned long long>(check->durable_buckets),
+  std::printf("journal: %llu records; ledger: as of record %llu (%llu cases then), %llu buckets in the store, "
+              "%llu recounted\n",
+              static_cast<unsigned long long>(check->journal_records), static_cast<unsigned long long>(check->as_of),
+              static_cast<unsigned long long>(check->cases), static_cast<unsigned long long>(check->durable_buckets),
               static_cast<unsigned long long>(check->recounted_buckets));
   if (!check->first.empty()) {
     query::TextTable t;
@@ -210,7 +211,8 @@ int RunLedger(const Args& args) {
     }
     std::fputs(t.Render().c_str(), stdout);
   }
-  std::printf("%zu differences between the maintained ledger and a recount from the journal\n", check->differences);
+  std::printf("%zu differences between the maintained ledger and a recount of the journal up to record %llu\n",
+              check->differences, static_cast<unsigned long long>(check->as_of));
   if (!verify && check->rewritten > 0)
     std::printf("rebuilt: %llu ledger buckets rewritten from the journal\n",
                 static_cast<unsigned long long>(check->rewritten));

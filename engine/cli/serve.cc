@@ -214,13 +214,19 @@ int RunServe(const Args& args) {
                     stats.open_checks_seconds,
                 stats.open_store_seconds, stats.open_checkpoint_seconds, stats.open_replay_seconds,
                 stats.open_checks_seconds);
+  const std::string ledger =
+      stats.ledger_differences > 0 ? "rewritten from the journal"
+      : stats.ledger_behind > 0    ? "caught up from the journal (" + std::to_string(stats.ledger_behind) +
+                                      " records behind after a crash" +
+                                      (stats.ledger_compared ? ", matching it up to there)" : ")")
+                                   : "matching the journal";
   std::printf("casebus: serving %s on %s, HTTP on http://%s (/dashboard, /metrics, "
               "/v1/, /open311/v2/; %d API tokens) (data %s; %sreplayed %llu journal records; %llu items "
               "waiting for delivery; timer rows checked beside serving; ledger %s; %s)\n",
               (*cfg)->name().c_str(), bound->c_str(), http_bound->c_str(), access->config().tokens_size(), data.c_str(),
               restored.c_str(), static_cast<unsigned long long>(stats.replayed_records),
               static_cast<unsigned long long>((*engine)->dispatcher().pending()),
-              stats.ledger_differences == 0 ? "matching the journal" : "rewritten from the journal", took);
+              ledger.c_str(), took);
   std::fflush(stdout);
 
   std::atomic<bool> stop{false};

@@ -50,6 +50,14 @@ struct EngineOptions {
   // commits in flight, forks, and the child process writes the file from its copy-on-write
   // view of the machine while the shard goes on.
   uint64_t checkpoint_every = 0;
+  // The ledger family is written behind the journal (DESIGN.md principle 5): the buckets
+  // changed since its last write go with the first batch after this many ms, stamped with that
+  // batch's last record (Store::GetLedgerSeq). The open catches up what a crash left behind;
+  // `casebus ledger rebuild --verify` recounts the journal up to the stamp. 0: every batch.
+  uint32_t ledger_write_every_ms = 1000;
+  // Write what the ledger is behind when stopping. False only in tests: a stop that leaves it
+  // behind, as kill -9 would.
+  bool ledger_on_stop = true;
 };
 
 struct EngineStats {
@@ -73,6 +81,13 @@ struct EngineStats {
   double timer_check_seconds = 0;
   uint64_t ledger_buckets = 0;     // durable ledger buckets found at open
   uint64_t ledger_differences = 0; // 0: they equal the counters the journal implies
+  // The journal record the durable ledger was written as of, and how many records it was
+  // behind the journal at open (0 after a clean stop; a crash leaves up to about a second's
+  // worth, caught up from the journal at open). It is compared with the journal's counters
+  // as of that record, unless the checkpoint restored is newer (ledger_compared false).
+  uint64_t ledger_seq = 0;
+  uint64_t ledger_behind = 0;
+  bool ledger_compared = true;
   // Where the open's time went, in seconds: the store opening (RocksDB replaying its own
   // log), the checkpoint read and restored, the journal records after it replayed, and the
   // durable rows (outbox, dead letters, timers, ledger) read and compared, which runs beside
@@ -139,6 +154,7 @@ class Engine {
     store::Store::DueChanges due;
     std::vector<std::string> dead_letter_deletes;  // retried or dropped by an operator
     std::vector<core::Ledger::Bucket> ledger;      // changed ledger buckets
+    bool write_ledger = false;  // the ledger's turn: `ledger` is all it is behind (maybe none)
   };
   static constexpr size_t kCommitPipeline = 2;
 
@@ -206,10 +222,12 @@ class Engine {
   std::atomic<Millis> next_due_{0};
   uint64_t applied_commands_ = 0;
   uint64_t next_outbox_seq_ = 1;  // shard thread: outbox keys commit in key order
+  std::chrono::steady_clock::time_point next_ledger_write_{};  // shard thread
   // Commit thread (Open() before it starts): the audit link of the last record encoded, and
   // that record's seq.
   std::string chain_;
   uint64_t chained_seq_ = 0;
+  uint64_t ledger_written_seq_ = 0;  // the ledger family's stamp (Store::GetLedgerSeq)
   // The journal record the checkpoint file on disk is of (restored, or written since); the
   // forked writer's pid and record while one runs. Shard thread (Open and Stop before and
   // after it).

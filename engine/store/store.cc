@@ -9,6 +9,7 @@ namespace casebus::store {
 namespace {
 
 constexpr char kJournalHeadKey[] = "journal_head";
+constexpr char kLedgerSeqKey[] = "ledger_seq";
 
 std::string SeqKey(uint64_t seq) {
   std::string k(8, '\0');
@@ -124,7 +125,7 @@ Status Store::Commit(const std::vector<std::string>& records,
                      const DueChanges& due,
                      const std::vector<std::string>& dead_letter_deletes,
                      const std::vector<std::pair<std::string, std::string>>& ledger,
-                     std::string_view journal_head) {
+                     std::string_view journal_head, uint64_t ledger_as_of) {
   if (!healthy()) return Status::Unavailable("storage is unhealthy: " + unhealthy_reason());
   rocksdb::WriteBatch batch;
   uint64_t seq = last_seq();
@@ -141,6 +142,7 @@ Status Store::Commit(const std::vector<std::string>& records,
   }
   if (!records.empty() && !journal_head.empty())
     batch.Put(db_->DefaultColumnFamily(), kJournalHeadKey, SeqKey(seq) + std::string(journal_head));
+  if (ledger_as_of > 0) batch.Put(db_->DefaultColumnFamily(), kLedgerSeqKey, SeqKey(ledger_as_of));
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto s = db_->Write(wo, &batch);
@@ -316,6 +318,15 @@ Result<Store::JournalHead> Store::GetJournalHead() const {
   if (!s.ok()) return Err(Convert(s, "read the audit chain head"));
   if (value.size() != 8 + 32) return Err(Status::Corruption("the audit chain head has " + std::to_string(value.size()) + " bytes, not 40"));
   return JournalHead{KeySeq(std::string_view(value).substr(0, 8)), value.substr(8)};
+}
+
+Result<uint64_t> Store::GetLedgerSeq() const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), kLedgerSeqKey, &value);
+  if (s.IsNotFound()) return Err(Status::NotFound("no ledger_seq"));
+  if (!s.ok()) return Err(Convert(s, "read ledger_seq"));
+  if (value.size() != 8) return Err(Status::Corruption("ledger_seq has " + std::to_string(value.size()) + " bytes, not 8"));
+  return KeySeq(value);
 }
 
 uint64_t Store::outbox_size_estimate() const {

@@ -63,12 +63,14 @@ class Store {
   using DueChanges = std::vector<std::pair<DueKey, bool>>;
   // dead_letter_deletes: dead-letter rows an operator retried (their items are in `outbox`)
   // or dropped. ledger: (bucket key, counters) to put; an empty value deletes the bucket.
+  // ledger_as_of > 0: the ledger family, with this batch's rows, now equals the counters the
+  // journal implies up to that record (it is written behind the journal; GetLedgerSeq).
   Status Commit(const std::vector<std::string>& records,
                 const std::vector<std::pair<std::string, std::string>>& outbox,
                 const DueChanges& due = {},
                 const std::vector<std::string>& dead_letter_deletes = {},
                 const std::vector<std::pair<std::string, std::string>>& ledger = {},
-                std::string_view journal_head = {});
+                std::string_view journal_head = {}, uint64_t ledger_as_of = 0);
   // Deletes delivered outbox rows (by key). Not synced: a lost deletion only means one more
   // delivery of an item its receiver de-duplicates by id.
   Status MarkDelivered(const std::vector<std::string>& outbox_keys);
@@ -115,6 +117,10 @@ class Store {
     std::string link;
   };
   Result<JournalHead> GetJournalHead() const;
+  // The journal record the ledger family was last written as of (Commit's ledger_as_of);
+  // NotFound in a data directory from before the ledger was written behind the journal,
+  // whose ledger rows went with every batch.
+  Result<uint64_t> GetLedgerSeq() const;
 
   uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
   bool healthy() const { return healthy_.load(std::memory_order_acquire); }

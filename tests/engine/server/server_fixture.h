@@ -149,8 +149,8 @@ inline bool WaitFor(const std::function<bool()>& done,
 // does not open.
 inline std::unique_ptr<Engine> StartedEngine(std::shared_ptr<const v1::CityConfig> city,
                                              const std::string& dir, const Clock& clock,
-                                             const dispatch::AdapterRegistry& registry) {
-  EngineOptions o;
+                                             const dispatch::AdapterRegistry& registry,
+                                             EngineOptions o = {}) {
   o.data_dir = dir;
   auto e = Engine::Open(std::move(city), o, clock, registry);
   EXPECT_TRUE(e.has_value()) << e.error().ToString();
@@ -162,8 +162,9 @@ inline std::unique_ptr<Engine> StartedEngine(std::shared_ptr<const v1::CityConfi
 // Reports, registers and dispatches n cases on distinct grids and closes every other one
 // (accept, resolve, verify, close), then stops the engine.
 inline void RunClosedLoop(std::shared_ptr<const v1::CityConfig> city, const std::string& dir,
-                          const Clock& clock, const dispatch::AdapterRegistry& registry, int n) {
-  auto engine = StartedEngine(city, dir, clock, registry);
+                          const Clock& clock, const dispatch::AdapterRegistry& registry, int n,
+                          EngineOptions o = {}) {
+  auto engine = StartedEngine(city, dir, clock, registry, o);
   ASSERT_TRUE(engine);
   for (int i = 0; i < n; ++i) {
     const std::string k = std::to_string(i);
