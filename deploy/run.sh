@@ -13,7 +13,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler librocksdb-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libexpected-dev libabsl-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev libexpected-dev libabsl-dev libjemalloc-dev libxxhash-dev
   libhowardhinnant-date-dev libssl-dev openssl zlib1g-dev python3 python3-zmq
   prometheus chromium fonts-noto-cjk curl python3-yaml
   clang-14 libclang-rt-14-dev

@@ -241,38 +241,25 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     uint64_t n_requests = 0;
     if (!q.Varint(n_requests)) return bad_request("truncated request count");
     if (n_requests > bytes.size() / 8) return bad_request("request count " + std::to_string(n_requests) + " exceeds the bytes");
-    requests_.Reserve(n_requests);
-    // Read in groups: a group's home slots are prefetched together, then filled.
-    struct Parsed {
-      std::string_view rid;
-      uint64_t hash;
-      Millis added;
+    // Appended in order, indexed at the end in one sorted pass (RequestTable::BuildIndex).
+    for (uint64_t i = 0; i < n_requests; ++i) {
+      if (i % 65536 == 0 && failed.load(std::memory_order_relaxed)) return;
+      std::string_view rid, department;
+      uint64_t added = 0, wo_n = 0;
+      uint8_t merged = 0;
       RequestTable::Entry e;
-    };
-    constexpr size_t kGroup = 16;
-    Parsed group[kGroup];
-    for (uint64_t i = 0; i < n_requests;) {
-      if (failed.load(std::memory_order_relaxed)) return;
-      size_t g = 0;
-      for (; g < kGroup && i < n_requests; ++g, ++i) {
-        Parsed& p = group[g];
-        std::string_view department;
-        uint64_t added = 0, wo_n = 0;
-        uint8_t merged = 0;
-        if (!q.String(p.rid) || !q.Varint(added) || !q.Varint(p.e.payload_hash) || !q.Varint(p.e.case_id) ||
-            !q.Varint(p.e.work_order_case) || !q.Varint(wo_n) || !q.String(department) || !q.Byte(merged))
-          return bad_request("truncated request id " + std::to_string(i + 1));
-        if (merged > 1) return bad_request("request id " + std::string(p.rid) + ": bad merged flag");
-        if (wo_n > UINT32_MAX) return bad_request("request id " + std::string(p.rid) + ": work order number out of range");
-        p.added = UnZigZag(added);
-        p.e.work_order_n = static_cast<uint32_t>(wo_n);
-        p.e.merged = merged == 1;
-        // Interned as replay would (a department the config has dropped keeps its name).
-        p.e.department = department.empty() ? -1 : DepartmentIndex(std::string(department));
-        p.hash = requests_.Prefetch(p.rid);
-      }
-      for (size_t k = 0; k < g; ++k) requests_.Put(group[k].rid, group[k].hash, group[k].added, group[k].e);
+      if (!q.String(rid) || !q.Varint(added) || !q.Varint(e.payload_hash) || !q.Varint(e.case_id) ||
+          !q.Varint(e.work_order_case) || !q.Varint(wo_n) || !q.String(department) || !q.Byte(merged))
+        return bad_request("truncated request id " + std::to_string(i + 1));
+      if (merged > 1) return bad_request("request id " + std::string(rid) + ": bad merged flag");
+      if (wo_n > UINT32_MAX) return bad_request("request id " + std::string(rid) + ": work order number out of range");
+      e.work_order_n = static_cast<uint32_t>(wo_n);
+      e.merged = merged == 1;
+      // Interned as replay would (a department the config has dropped keeps its name).
+      e.department = department.empty() ? -1 : DepartmentIndex(std::string(department));
+      requests_.Append(rid, UnZigZag(added), e);
     }
+    if (!requests_.BuildIndex()) return bad_request("a request id appears twice");
     if (!q.Expect(kEnd)) return bad_request("no END. mark after the request ids");
     if (!q.done()) return bad_request("bytes after the END. mark");
   });

@@ -8,8 +8,9 @@
 // logged and the journal replayed from its first record.
 //
 // Layout: a 64-byte header, then the body.
-//   "CBCKPT01"  u64 journal seq  32-byte audit link of that record  u64 body bytes
-//   u32 CRC-32 of the body  u32 CRC-32 of the 56 bytes before it        (little-endian)
+//   "CBCKPT02"  u64 journal seq  32-byte audit link of that record  u64 body bytes
+//   u32 low half of the body's XXH3-64  u32 CRC-32 of the header's first 60 bytes (little-endian)
+// A "CBCKPT01" file (the body's CRC-32 in place of XXH3) is still read.
 // Written to checkpoint.tmp.<pid>, fdatasync'ed, renamed over the old one, and the directory fsync'ed:
 // a crash leaves the old checkpoint or the new, never a torn one.
 

@@ -206,5 +206,39 @@ TEST(RequestTableTest, PrefetchedPutsAfterReserveEqualPlainPuts) {
   EXPECT_EQ(a, b);
 }
 
+// A restore appends the ids in order and indexes them in one sorted pass: the same table as
+// Puts one by one, across many 64 KiB stretches (50,000 ids: 131,072 slots, 32 stretches).
+TEST(RequestTableTest, AppendedIdsIndexedInOnePassEqualPuts) {
+  RequestTable plain, restored;
+  std::vector<std::string> ids;
+  for (uint64_t n = 1; n <= 50'000; ++n) {
+    ids.push_back("req-" + std::to_string(n * 2654435761u % 1'000'003) + (n % 89 == 0 ? std::string(90, 'y') : ""));
+    plain.Put(ids.back(), static_cast<Millis>(n), EntryFor(n));
+    restored.Append(ids.back(), static_cast<Millis>(n), EntryFor(n));
+  }
+  EXPECT_EQ(restored.Find(ids[0]), nullptr) << "not indexed before BuildIndex";
+  ASSERT_TRUE(restored.BuildIndex());
+  ASSERT_EQ(restored.size(), plain.size());
+  for (size_t k = 0; k < ids.size(); ++k) ExpectSame(restored.Find(ids[k]), EntryFor(k + 1), ids[k]);
+  EXPECT_EQ(restored.Find("req-x"), nullptr);
+  // It goes on like any table: puts, growth, forgetting.
+  for (uint64_t n = 50'001; n <= 90'000; ++n) restored.Put("more-" + std::to_string(n), static_cast<Millis>(n), EntryFor(n));
+  restored.ForgetBefore(25'000);
+  EXPECT_EQ(restored.size(), 90'000u - 24'999u);
+  EXPECT_EQ(restored.Find(ids[100]), nullptr);
+  ExpectSame(restored.Find(ids[30'000]), EntryFor(30'001), ids[30'000]);
+  ExpectSame(restored.Find("more-60000"), EntryFor(60'000), "more-60000");
+}
+
+TEST(RequestTableTest, BuildIndexRefusesAnIdAppendedTwice) {
+  RequestTable t;
+  for (uint64_t n = 1; n <= 5'000; ++n) t.Append("r" + std::to_string(n), static_cast<Millis>(n), EntryFor(n));
+  t.Append("r1234", 5'001, EntryFor(1));
+  EXPECT_FALSE(t.BuildIndex());
+  RequestTable empty;
+  EXPECT_TRUE(empty.BuildIndex());
+  EXPECT_EQ(empty.Find("a"), nullptr);
+}
+
 }  // namespace
 }  // namespace casebus::core
