@@ -36,6 +36,32 @@ void ExpectSame(const RequestTable::Entry* got, const RequestTable::Entry& want,
   EXPECT_EQ(got->merged, want.merged) << id;
 }
 
+// What the table should hold: each id's entry and when it was added, and the ids in the order
+// they were added (the forgetting order).
+struct Model {
+  std::unordered_map<std::string, std::pair<Millis, RequestTable::Entry>> ids;
+  std::multimap<Millis, std::string> order;
+
+  void Put(const std::string& id, Millis now, const RequestTable::Entry& e) {
+    auto it = ids.find(id);
+    if (it == ids.end()) {
+      ids[id] = {now, e};
+      order.emplace(now, id);
+    } else {
+      it->second.second = e;  // keeps its place
+    }
+  }
+  // Forgets the ids added before `before`, each passed to forgotten(id).
+  template <typename F>
+  void ForgetBefore(Millis before, F&& forgotten) {
+    while (!order.empty() && order.begin()->first < before) {
+      forgotten(order.begin()->second);
+      ids.erase(order.begin()->second);
+      order.erase(order.begin());
+    }
+  }
+};
+
 TEST(RequestTableTest, FindsWhatWasPutAndNothingElse) {
   RequestTable t;
   EXPECT_EQ(t.Find("a"), nullptr);
@@ -66,8 +92,9 @@ TEST(RequestTableTest, PutAgainReplacesTheEntryAndKeepsTheIdsPlace) {
 TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
   std::mt19937_64 rng(20261127);
   RequestTable t;
-  std::unordered_map<std::string, std::pair<Millis, RequestTable::Entry>> model;
-  std::multimap<Millis, std::string> order;
+  Model m;
+  auto& model = m.ids;
+  auto& order = m.order;
   Millis now = 0;
   Millis forgotten_before = 0;
   for (uint64_t n = 1; n <= 300'000; ++n) {
@@ -75,21 +102,12 @@ TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
     // Ids of varied length, some long (near the intake's 128-byte limit), some repeated.
     std::string id = "r" + std::to_string(rng() % 400'000);
     if (n % 97 == 0) id += std::string(100 + rng() % 28, 'x');
-    auto it = model.find(id);
-    if (it == model.end()) {
-      model[id] = {now, EntryFor(n)};
-      order.emplace(now, id);
-    } else {
-      it->second.second = EntryFor(n);
-    }
+    m.Put(id, now, EntryFor(n));
     t.Put(id, now, EntryFor(n));
     if (n % 1000 == 0) {
       forgotten_before = now - 500;
       t.ForgetBefore(forgotten_before);
-      while (!order.empty() && order.begin()->first < forgotten_before) {
-        model.erase(order.begin()->second);
-        order.erase(order.begin());
-      }
+      m.ForgetBefore(forgotten_before, [](const std::string&) {});
       ASSERT_EQ(t.size(), model.size()) << "after " << n;
     }
     if (n % 10'000 == 0) {
@@ -127,8 +145,8 @@ TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
 TEST(RequestTableTest, AnswersRightWhileItGrows) {
   std::mt19937_64 rng(20261128);
   RequestTable t;
-  std::unordered_map<std::string, std::pair<Millis, RequestTable::Entry>> model;
-  std::multimap<Millis, std::string> order;
+  Model m;
+  const auto& model = m.ids;
   Millis now = 0;
   size_t checks_while_growing = 0, growths = 0, forgotten_while_growing = 0;
   bool was_growing = false;
@@ -147,13 +165,7 @@ TEST(RequestTableTest, AnswersRightWhileItGrows) {
     const uint64_t per_ms = n < 8'000 ? 1 : n < 20'000 ? 2 : 4;
     if (n % per_ms == 0) now += 1;
     const std::string id = "g" + std::to_string(rng() % 200'000);
-    auto it = model.find(id);
-    if (it == model.end()) {
-      model[id] = {now, EntryFor(n)};
-      order.emplace(now, id);
-    } else {
-      it->second.second = EntryFor(n);  // often still in the old table while growing
-    }
+    m.Put(id, now, EntryFor(n));  // a repeated id is often still in the old table while growing
     t.Put(id, now, EntryFor(n));
     if (t.growing() && !was_growing) {
       ++growths;  // the Put that started the move did not do all of it
@@ -164,11 +176,9 @@ TEST(RequestTableTest, AnswersRightWhileItGrows) {
       const Millis before = now - 2000;
       const size_t had = model.size();
       t.ForgetBefore(before);
-      while (!order.empty() && order.begin()->first < before) {
-        if (t.growing()) forgotten.push_back(order.begin()->second);
-        model.erase(order.begin()->second);
-        order.erase(order.begin());
-      }
+      m.ForgetBefore(before, [&](const std::string& id) {
+        if (t.growing()) forgotten.push_back(id);
+      });
       if (t.growing()) forgotten_while_growing += had - model.size();
       else forgotten.clear();
       ASSERT_EQ(t.size(), model.size()) << "after " << n;
