@@ -18,7 +18,8 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     }
     *s.parsed = e.reported();
     next_case_id_ = std::max(next_case_id_, e.case_id() + 1);
-    deduper_.Add(*s.parsed, e.at_ms(), [this](uint64_t id) { return Find(id); });
+    // A bulk replay indexes the case at its end (EndBulkReplay).
+    if (!bulk_) deduper_.Add(*s.parsed, e.at_ms(), [this](uint64_t id) { return Find(id); });
     AppendHistory(s, e);
     return;
   }

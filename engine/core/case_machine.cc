@@ -1,9 +1,12 @@
 #include "engine/core/case_machine.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <charconv>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <google/protobuf/util/message_differencer.h>
 
@@ -411,10 +414,73 @@ Effects CaseMachine::Execute(const v1::Command& cmd, Millis now) {
 }
 
 void CaseMachine::Replay(const v1::JournalRecord& r) {
-  replaying_ = true;
-  for (const auto& e : r.events()) ApplyScheduled(e);
-  replaying_ = false;
+  if (bulk_) {
+    for (const auto& e : r.events()) ReplayBulk(e);
+  } else {
+    replaying_ = true;
+    for (const auto& e : r.events()) ApplyScheduled(e);
+    replaying_ = false;
+  }
   Remember(r);
+}
+
+void CaseMachine::ReplayBulk(const v1::CaseEvent& e) {
+  if (e.type() == v1::EV_ESCALATED) ++escalations_;
+  const uint64_t id = e.case_id();
+  if (id >= counted_out_.size()) counted_out_.resize(std::max<size_t>(id + 1, counted_out_.size() * 2));
+  if (!counted_out_[id]) {
+    counted_out_[id] = true;
+    touched_.push_back(id);
+    if (Stored* s = cases_.find(id)) CountOut(*s, Fields(*s));
+  }
+  Apply(e);
+}
+
+void CaseMachine::BeginBulkReplay() { bulk_ = true; }
+
+void CaseMachine::EndBulkReplay() {
+  bulk_ = false;
+  // Every touched case was parsed by its events (Apply), so both threads below only read.
+  std::vector<std::pair<Stored*, const v1::Case*>> cases;
+  cases.reserve(touched_.size());
+  for (uint64_t id : touched_) {
+    counted_out_[id] = false;
+    if (Stored* s = cases_.find(id)) cases.emplace_back(s, &Fields(*s));
+  }
+  touched_.clear();
+  auto schedule = [this, &cases] {
+    for (const auto& [s, c] : cases)
+      for (const auto& key : NextKeys(*c))
+        if (key) timers_.Add(*key);
+  };
+  // The timers on a thread of their own beside the rest (they share nothing), when there are
+  // enough cases to pay for the thread.
+  std::thread timers;
+  if (cases.size() >= 4096) timers = std::thread([&] {
+    pthread_setname_np(pthread_self(), "cb-timers");
+    schedule();
+  });
+  else schedule();
+  for (const auto& [s, c] : cases) CountIn(*s, *c);
+  if (timers.joinable()) timers.join();
+}
+
+void CaseMachine::CountIn(Stored& s, const v1::Case& c) {
+  const Ledger::Contribution counted = ledger_.Of(&c);
+  s.ledger_keys = counted.keys;
+  ledger_.Add(counted);
+  ++by_state_[static_cast<int>(c.state())];
+  if (c.supervision_open()) ++supervisions_open_;
+  if (IsOpen(c.state())) deduper_.Restore(c);
+}
+
+void CaseMachine::CountOut(Stored& s, const v1::Case& c) {
+  ledger_.Move(ledger_.Of(&c, &s.ledger_keys), {});
+  --by_state_[static_cast<int>(c.state())];
+  if (c.supervision_open()) --supervisions_open_;
+  if (IsOpen(c.state())) deduper_.Remove(c);
+  for (const auto& key : NextKeys(c))
+    if (key) timers_.Remove(*key);
 }
 
 void CaseMachine::Prefetch(const v1::JournalRecord& r) const {

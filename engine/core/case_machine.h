@@ -68,6 +68,16 @@ class CaseMachine {
   // already set stay.
   Status Reconfigure(std::shared_ptr<const v1::CityConfig> next);
   void Replay(const v1::JournalRecord& record);
+  // For replaying a long stretch of journal (recovery): between the two calls, Replay folds
+  // events into the cases and remembers request ids, and nothing else. What the cases imply —
+  // the ledger, the timers, the duplicate index, the per-state counts — is taken out for each
+  // case as the replay first touches it, and put back for all of them by EndBulkReplay, once
+  // per case instead of once per event, on two threads (as a restore builds them). The result
+  // is the machine Replay alone makes. Nothing but Replay and Prefetch may be called between
+  // the two; EndBulkReplay then BeginBulkReplay again gives a consistent machine mid-way.
+  void BeginBulkReplay();
+  void EndBulkReplay();
+  bool bulk_replaying() const { return bulk_; }
   // For a caller about to replay several records in a row: asks memory now for what
   // Replay(record) will touch first (its request id's slot, its cases' slots), so that a few
   // records later the replay finds them in the cache instead of waiting on each miss.
@@ -215,6 +225,13 @@ class CaseMachine {
     size_t size_ = 0;
   };
   static void AppendHistory(Stored& s, const v1::CaseEvent& e);
+  // A case's share of the indexes the cases imply, timers apart (the caller schedules
+  // NextKeys): its ledger contribution, its per-state count, its open supervision, its entry in
+  // the duplicate index. CountOut takes out what CountIn (or the events) put in, timers too.
+  void CountIn(Stored& s, const v1::Case& c);
+  void CountOut(Stored& s, const v1::Case& c);
+  // Replay of one event between BeginBulkReplay and EndBulkReplay.
+  void ReplayBulk(const v1::CaseEvent& e);
   void Remember(const v1::JournalRecord& record);
   // Forgets request ids remembered longer ago than the window, as of `now`.
   void ForgetOldRequests(Millis now);
@@ -258,6 +275,9 @@ class CaseMachine {
   int64_t supervisions_open_ = 0;  // cases with supervision_open
   std::vector<std::pair<TimerKey, bool>> timer_changes_;
   bool replaying_ = false;  // Replay(): the due rows exist already
+  bool bulk_ = false;       // between BeginBulkReplay and EndBulkReplay
+  std::vector<bool> counted_out_;  // by case id: its share is out until EndBulkReplay
+  std::vector<uint64_t> touched_;  // the case ids counted_out_ holds, in the order touched
   Deduper deduper_;
   absl::flat_hash_map<std::string, const v1::Category*> categories_;
   // LimitsFor's results by "category\x1fcondition" + U|N; cleared by Reconfigure.

@@ -267,14 +267,7 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     size_t p = parsed.load(std::memory_order_acquire);
     for (; p <= i; p = parsed.load(std::memory_order_acquire)) parsed.wait(p, std::memory_order_acquire);
     if (p & kStopped) break;  // the parser stopped at a damaged case
-    Stored& s = cases_.at(i + 1);
-    const v1::Case& f = ring[i % kRing];
-    const Ledger::Contribution counted = ledger_.Of(&f);
-    s.ledger_keys = counted.keys;
-    ledger_.Add(counted);
-    ++by_state_[static_cast<int>(f.state())];
-    if (f.supervision_open()) ++supervisions_open_;
-    if (IsOpen(f.state())) deduper_.Restore(f);
+    CountIn(cases_.at(i + 1), ring[i % kRing]);
     if ((i + 1) % kPublish == 0) {
       consumed.store(i + 1, std::memory_order_release);
       consumed.notify_one();

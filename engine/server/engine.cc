@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -340,29 +341,63 @@ Status Engine::Recover() {
     std::fprintf(stderr, "casebus: checkpoint ignored, replaying the whole journal: %s\n",
                  stats_.checkpoint_ignored.c_str());
   phase = std::chrono::steady_clock::now();
-  // Records are parsed kAhead before their replay, into reused messages, and prefetched as
-  // they are parsed: by its turn a record's request slot and cases are in the cache.
-  constexpr uint64_t kAhead = 8;
-  std::array<v1::JournalRecord, kAhead> ring;
-  uint64_t parsed = 0;
-  auto replay_next = [&] {
-    machine_->Replay(ring[n++ % kAhead]);
-    compare_ledger_at(first + n - 1);
-  };
-  Status scan = store_->ForEachJournalFrom(first, [&](uint64_t seq, std::string_view bytes) {
-    v1::JournalRecord& r = ring[parsed % kAhead];
-    if (parsed - n == kAhead) replay_next();  // the record r held
-    if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      bad = Status::Corruption("journal record " + std::to_string(seq) + " does not parse");
-      return false;
-    }
-    machine_->Prefetch(r);
-    ++parsed;
-    return true;
+  // The journal after the checkpoint is read and parsed on a thread of its own, into a ring of
+  // reused messages, while this one replays behind it in bulk (CaseMachine::BeginBulkReplay:
+  // the cases' indexes are rebuilt once at the end). `parsed` hands records over, `consumed`
+  // hands slots back (release/acquire, every kPublish records); the one ahead waits on the
+  // other's counter (a futex). Each record is prefetched kAhead records before its replay, so
+  // its request slot and cases are in the cache by its turn.
+  constexpr uint64_t kRing = 1024, kPublish = 32, kAhead = 8;
+  constexpr uint64_t kEnd = uint64_t{1} << 63;  // in `parsed`: the reader is done
+  std::vector<v1::JournalRecord> ring(kRing);
+  std::atomic<uint64_t> parsed{0}, consumed{0};
+  Status scan;
+  std::thread journal([&] {
+    pthread_setname_np(pthread_self(), "cb-journal");
+    uint64_t i = 0;
+    scan = store_->ForEachJournalFrom(first, [&](uint64_t seq, std::string_view bytes) {
+      for (uint64_t c = consumed.load(std::memory_order_acquire); i >= c + kRing;
+           c = consumed.load(std::memory_order_acquire))
+        consumed.wait(c, std::memory_order_acquire);
+      if (!ring[i % kRing].ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        bad = Status::Corruption("journal record " + std::to_string(seq) + " does not parse");
+        return false;
+      }
+      if (++i % kPublish == 0) {
+        parsed.store(i, std::memory_order_release);
+        parsed.notify_one();
+      }
+      return true;
+    });
+    parsed.store(i | kEnd, std::memory_order_release);
+    parsed.notify_one();
   });
+  machine_->BeginBulkReplay();
+  for (uint64_t ready = 0;; ++n) {
+    while (n >= ready) {
+      const uint64_t p = parsed.load(std::memory_order_acquire);
+      ready = p & ~kEnd;
+      if (n < ready) break;
+      if (p & kEnd) break;
+      parsed.wait(p, std::memory_order_acquire);
+    }
+    if (n >= ready) break;  // the reader is done and every record it parsed is replayed
+    if (n + kAhead < ready) machine_->Prefetch(ring[(n + kAhead) % kRing]);
+    machine_->Replay(ring[n % kRing]);
+    if (first + n == ledger_seq) {  // the ledger is compared with the machine at its stamp
+      machine_->EndBulkReplay();
+      compare_ledger_at(ledger_seq);
+      machine_->BeginBulkReplay();
+    }
+    if ((n + 1) % kPublish == 0) {
+      consumed.store(n + 1, std::memory_order_release);
+      consumed.notify_one();
+    }
+  }
+  machine_->EndBulkReplay();
+  journal.join();
   if (!scan.ok()) return scan;
   if (!bad.ok()) return bad;
-  while (n < parsed) replay_next();
   stats_.replayed_records = n;
   stats_.open_replay_seconds = SecondsSince(phase);
   phase = std::chrono::steady_clock::now();
