@@ -163,9 +163,11 @@ RunResult OneRun(std::shared_ptr<const v1::CityConfig> cfg, uint64_t commands, i
   auto bulk = *core::CaseMachine::Create(cfg, *offsets);
   const auto t2 = std::chrono::steady_clock::now();
   bulk->BeginBulkReplay();
+  core::CaseMachine::PreparedRecord prepared;
   for (const auto& bytes : journal) {
-    rec.ParseFromString(bytes);
-    bulk->Replay(rec);
+    prepared.record.ParseFromString(bytes);
+    core::CaseMachine::Prepare(prepared);
+    bulk->Replay(prepared);
   }
   bulk->EndBulkReplay();
   out.bulk_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t2).count() /

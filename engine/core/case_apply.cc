@@ -6,7 +6,7 @@
 
 namespace casebus::core {
 
-void CaseMachine::Apply(const v1::CaseEvent& e) {
+void CaseMachine::Apply(const v1::CaseEvent& e, std::string_view history, v1::Case* take) {
   if (e.type() == v1::EV_REPORTED) {
     Stored& s = cases_[e.case_id()];
     if (!s.parsed) {
@@ -16,11 +16,12 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
       }
       s.parsed = std::make_unique<v1::Case>();
     }
-    *s.parsed = e.reported();
+    if (take) s.parsed->Swap(take);  // e.reported() itself (the caller's to give)
+    else *s.parsed = e.reported();
     next_case_id_ = std::max(next_case_id_, e.case_id() + 1);
     // A bulk replay indexes the case at its end (EndBulkReplay).
     if (!bulk_) deduper_.Add(*s.parsed, e.at_ms(), [this](uint64_t id) { return Find(id); });
-    AppendHistory(s, e);
+    AppendHistory(s, e, history);
     return;
   }
   Stored* stored = cases_.find(e.case_id());
@@ -165,7 +166,7 @@ void CaseMachine::Apply(const v1::CaseEvent& e) {
     default:
       break;
   }
-  AppendHistory(*stored, e);
+  AppendHistory(*stored, e, history);
 }
 
 v1::WorkOrder CaseMachine::MakeWorkOrder(const v1::Case& c, Millis issued_at,

@@ -72,9 +72,20 @@ class CaseMachine {
   // events into the cases and remembers request ids, and nothing else. What the cases imply —
   // the ledger, the timers, the duplicate index, the per-state counts — is taken out for each
   // case as the replay first touches it, and put back for all of them by EndBulkReplay, once
-  // per case instead of once per event, on two threads (as a restore builds them). The result
+  // per case instead of once per event, on two threads (as a restore builds them); request
+  // ids are indexed there too (RequestTable::Defer). The result
   // is the machine Replay alone makes. Nothing but Replay and Prefetch may be called between
   // the two; EndBulkReplay then BeginBulkReplay again gives a consistent machine mid-way.
+  // A journal record read for a bulk replay, with the part of its replay that needs no
+  // machine done beforehand by Prepare, on another thread: each event's history entry,
+  // encoded. Replay(PreparedRecord&) takes the reported cases out of the record (no copy).
+  struct PreparedRecord {
+    v1::JournalRecord record;
+    std::vector<std::string> history;  // by event
+    bool prepared = false;             // false: Replay encodes the history itself
+  };
+  static void Prepare(PreparedRecord& p);
+  void Replay(PreparedRecord& p);
   void BeginBulkReplay();
   void EndBulkReplay();
   bool bulk_replaying() const { return bulk_; }
@@ -224,14 +235,18 @@ class CaseMachine {
     std::vector<std::unique_ptr<Slot[]>> chunks_;
     size_t size_ = 0;
   };
-  static void AppendHistory(Stored& s, const v1::CaseEvent& e);
+  // Appends e's history entry: `encoded` (EncodeHistoryEntry's, made beforehand), or made here.
+  static void AppendHistory(Stored& s, const v1::CaseEvent& e, std::string_view encoded = {});
+  static void EncodeHistoryEntry(const v1::CaseEvent& e, std::string& out);
   // A case's share of the indexes the cases imply, timers apart (the caller schedules
   // NextKeys): its ledger contribution, its per-state count, its open supervision, its entry in
   // the duplicate index. CountOut takes out what CountIn (or the events) put in, timers too.
   void CountIn(Stored& s, const v1::Case& c);
   void CountOut(Stored& s, const v1::Case& c);
-  // Replay of one event between BeginBulkReplay and EndBulkReplay.
-  void ReplayBulk(const v1::CaseEvent& e);
+  // Replay of one event between BeginBulkReplay and EndBulkReplay, with its history entry
+  // when prepared; `take`: the event's reported case, the caller's to give.
+  void ReplayBulk(const v1::CaseEvent& e, std::string_view history, v1::Case* take);
+  void ReplayBulk(v1::CaseEvent& e, std::string_view history);
   void Remember(const v1::JournalRecord& record);
   // Forgets request ids remembered longer ago than the window, as of `now`.
   void ForgetOldRequests(Millis now);
@@ -251,7 +266,8 @@ class CaseMachine {
   // Departments act only on their own cases and only as a department would.
   Status AuthorizeDepartment(const v1::Command& cmd, const v1::Case* c) const;
 
-  void Apply(const v1::CaseEvent& e);
+  // history: the event's entry when encoded beforehand; take: as ReplayBulk's.
+  void Apply(const v1::CaseEvent& e, std::string_view history = {}, v1::Case* take = nullptr);
   // Apply, keeping the timer queue in step with the case's clocks.
   void ApplyScheduled(const v1::CaseEvent& e);
   // Sets each event's stage clocks and deadlines from the clock rules (case_clocks.cc).

@@ -93,17 +93,21 @@ uint64_t RequestTable::AppendBytes(std::string_view id) {
 
 void RequestTable::Put(std::string_view id, uint64_t h, Millis at, const Entry& entry) {
   if (id.size() > kChunk) return;  // refused by the intake long before (≤ 128 bytes)
-  size_t i = Probe(id, h);
-  if (slots_[i].hash != 0) {
-    records_[slots_[i].seq - first_seq_].entry = entry;
+  if (deferring_) {
+    Append(id, at, entry);
+    ++unindexed_;
     return;
   }
-  if (growing()) {
+  size_t i = Probe(id, h);
+  Slot* again = slots_[i].hash != 0 ? &slots_[i] : nullptr;
+  if (!again && growing()) {
     const size_t j = ProbeOld(id, h);
-    if (j != old_.size()) {
-      records_[old_[j].seq - first_seq_].entry = entry;
-      return;
-    }
+    if (j != old_.size()) again = &old_[j];
+  }
+  if (again) {  // used again: a new record at the end, its slot pointed there
+    Append(id, at, entry);
+    Supersede(*again, first_seq_ + records_.size() - 1);
+    return;
   }
   if ((size() + 1) * 8 > slots_.size() * 5) {
     Grow();
@@ -111,17 +115,56 @@ void RequestTable::Put(std::string_view id, uint64_t h, Millis at, const Entry& 
   }
   const uint64_t offset = AppendBytes(id);
   slots_[i] = {h, first_seq_ + records_.size()};
-  records_.push_back({at, offset, static_cast<uint32_t>(id.size()), entry});
+  records_.push_back({at, offset, static_cast<uint32_t>(id.size()), false, entry});
   if (growing()) Migrate(kMigratePerPut);
 }
 
 void RequestTable::Append(std::string_view id, Millis at, const Entry& entry) {
   if (id.size() > kChunk) return;  // as Put
   const uint64_t offset = AppendBytes(id);
-  records_.push_back({at, offset, static_cast<uint32_t>(id.size()), entry});
+  records_.push_back({at, offset, static_cast<uint32_t>(id.size()), false, entry});
 }
 
-bool RequestTable::BuildIndex() {
+void RequestTable::Supersede(Slot& slot, uint64_t seq) {
+  records_[slot.seq - first_seq_].dead = true;
+  ++dead_;
+  slot.seq = seq;
+}
+
+void RequestTable::IndexDeferred() {
+  deferring_ = false;
+  if (unindexed_ == 0) return;
+  const size_t n = unindexed_;
+  unindexed_ = 0;
+  // Most of the table: every id again, sorted by home slot (BuildIndex's reasons).
+  if (n * 2 > records_.size()) {
+    (void)BuildIndex(true);
+    return;
+  }
+  Reserve(size());  // room for all of them first: no move while indexing
+  const uint64_t end = first_seq_ + records_.size();
+  for (uint64_t seq = end - n; seq < end; ++seq) IndexOne(seq);
+}
+
+void RequestTable::IndexOne(uint64_t seq) {
+  Record& r = records_[seq - first_seq_];
+  const std::string_view id = IdAt(r);
+  const uint64_t h = Hash(id);
+  size_t i = Probe(id, h);
+  if (slots_[i].hash != 0) return Supersede(slots_[i], seq);
+  if (growing()) {
+    const size_t j = ProbeOld(id, h);
+    if (j != old_.size()) return Supersede(old_[j], seq);
+  }
+  if ((size() + 1) * 8 > slots_.size() * 5) {
+    Grow();
+    i = Probe(id, h);
+  }
+  slots_[i] = {h, seq};
+  if (growing()) Migrate(kMigratePerPut);
+}
+
+bool RequestTable::BuildIndex(bool repeats) {
   Migrate(old_.size());
   size_t size = 1024;
   while (records_.size() * 8 > size * 5) size *= 2;
@@ -139,21 +182,31 @@ bool RequestTable::BuildIndex() {
   std::vector<uint64_t> hashes(n);
   std::vector<uint32_t> start(parts + 1, 0);
   size_t k = 0;
+  size_t live = 0;
   for (const Record& r : records_) {
-    hashes[k] = Hash(IdAt(r));
-    ++start[IndexOf(hashes[k]) / part_slots + 1];
+    hashes[k] = r.dead ? 0 : Hash(IdAt(r));  // 0: no slot
+    if (!r.dead) ++start[IndexOf(hashes[k]) / part_slots + 1], ++live;
     ++k;
   }
   for (size_t p = 0; p < parts; ++p) start[p + 1] += start[p];
-  std::vector<Slot> sorted(n);
-  for (size_t i = 0; i < n; ++i) sorted[start[IndexOf(hashes[i]) / part_slots]++] = {hashes[i], first_seq_ + i};
+  // Stable: within a partition, records stay in their order (a repeat comes after the first).
+  std::vector<Slot> sorted(live);
+  for (size_t i = 0; i < n; ++i)
+    if (hashes[i] != 0) sorted[start[IndexOf(hashes[i]) / part_slots]++] = {hashes[i], first_seq_ + i};
   hashes = {};
   const size_t mask = slots_.mask();
   for (const Slot& s : sorted) {
     size_t i = IndexOf(s.hash);
-    for (; slots_[i].hash != 0; i = (i + 1) & mask)
-      if (slots_[i].hash == s.hash && IdAt(RecordOf(slots_[i])) == IdAt(RecordOf(s))) return false;
-    slots_[i] = s;
+    bool repeat = false;
+    for (; slots_[i].hash != 0; i = (i + 1) & mask) {
+      if (slots_[i].hash == s.hash && IdAt(RecordOf(slots_[i])) == IdAt(RecordOf(s))) {
+        if (!repeats) return false;
+        Supersede(slots_[i], s.seq);  // in record order within a stretch: s is the later
+        repeat = true;
+        break;
+      }
+    }
+    if (!repeat) slots_[i] = s;
   }
   return true;
 }
@@ -217,6 +270,14 @@ void RequestTable::ForgetBefore(Millis before) {
   bool dropped = false;
   const size_t mask = slots_.mask();
   while (!records_.empty() && records_.front().at < before) {
+    if (records_.front().dead || records_.size() <= unindexed_) {  // no slot
+      if (records_.front().dead) --dead_;
+      else --unindexed_;
+      records_.pop_front();
+      ++first_seq_;
+      dropped = true;
+      continue;
+    }
     const uint64_t h = Hash(IdAt(records_.front()));
     bool found = false;
     for (size_t i = IndexOf(h); slots_[i].hash != 0; i = (i + 1) & mask) {

@@ -54,8 +54,10 @@ class RequestTable {
   // The entry remembered for `id`, or nullptr. The pointer is valid until the next Put or
   // Forget.
   const Entry* Find(std::string_view id) const;
-  // Remembers `id` (added at `at`) with `entry`; an id already remembered keeps its place in
-  // the forgetting order and takes the new entry.
+  // Remembers `id` (added at `at`) with `entry`; an id already remembered is used again: it
+  // takes the new entry and a new place in the forgetting order (the window runs from its last
+  // use). The machine never puts an id it remembers, except when a journal is replayed under a
+  // longer window than it was written with (the first run had forgotten the id, then reused it).
   void Put(std::string_view id, Millis at, const Entry& entry) { Put(id, Hash(id), at, entry); }
   // A restore of millions of ids: Append each, in the order they were added (no two alike,
   // none already here), then BuildIndex once. Indexing them one by one scattered each id into
@@ -63,7 +65,14 @@ class RequestTable {
   // of a core for 15M ids. BuildIndex sorts them by home slot first and fills the table one
   // 64 KiB stretch at a time. Returns false when two ids are alike (a damaged checkpoint).
   void Append(std::string_view id, Millis at, const Entry& entry);
-  bool BuildIndex();
+  bool BuildIndex() { return BuildIndex(false); }
+  // A bulk replay of a journal: after Defer(), Put appends without indexing (Find must not be
+  // asked), and IndexDeferred() indexes what was put since, in one sorted pass when it is most
+  // of the table (as BuildIndex), else one by one. An id put again is found there: the last
+  // put wins, as with Put, so the table is the one plain Puts make.
+  void Defer() { deferring_ = true; }
+  void IndexDeferred();
+  bool deferring() const { return deferring_; }
   // For many Puts in a row: the id's hash, and its home slot asked from memory,
   // so that a Put with that hash a few ids later finds it in the cache. A table of millions of
   // ids misses the cache (and the TLB) on nearly every Put; this overlaps those misses.
@@ -76,13 +85,14 @@ class RequestTable {
   void Put(std::string_view id, uint64_t hash, Millis at, const Entry& entry);
   // Forgets every id added before `before`.
   void ForgetBefore(Millis before);
-  size_t size() const { return records_.size(); }
+  size_t size() const { return records_.size() - dead_; }
   // Makes room for n ids without growing (a checkpoint's restore knows how many).
   void Reserve(size_t n);
   // f(id, added at, entry) for every remembered id, oldest first (the forgetting order).
   template <typename F>
   void ForEach(F&& f) const {
-    for (const Record& r : records_) f(IdAt(r), r.at, r.entry);
+    for (const Record& r : records_)
+      if (!r.dead) f(IdAt(r), r.at, r.entry);
   }
   // Bytes held (index, records, id bytes): memory accounting.
   size_t bytes() const;
@@ -117,6 +127,7 @@ class RequestTable {
     Millis at;
     uint64_t offset;  // where the id's bytes start in the ring (absolute)
     uint32_t length;
+    bool dead;        // its id was put again later (that record has the slot)
     Entry entry;
   };
   static uint64_t Hash(std::string_view id);
@@ -135,6 +146,12 @@ class RequestTable {
   void Migrate(size_t slots);  // moves up to `slots` more of old_'s slots across
   void Rehash(size_t size);    // at once (a restore's Reserve); a power of two
   void Insert(const Slot& s);  // into slots_, which has room and lacks it
+  // repeats: an id twice is a repeat (Put's semantics, IndexDeferred) rather than damage.
+  bool BuildIndex(bool repeats);
+  // The id of `slot` was put again as record `seq`: the slot's record is dead, the slot
+  // points at seq.
+  void Supersede(Slot& slot, uint64_t seq);
+  void IndexOne(uint64_t seq);
   void Erase(size_t index);
   static constexpr uint64_t kChunk = 64 * 1024;
   // Copies id to the ring's end (never across two chunks); returns its absolute offset.
@@ -146,6 +163,9 @@ class RequestTable {
   size_t old_start_ = 0;    // an empty slot of old_: the move goes round from the next one
   size_t moved_ = 0;        // how many of old_'s slots (from old_start_ + 1 on) are moved
   std::deque<Record> records_;
+  size_t dead_ = 0;         // records_ marked dead
+  bool deferring_ = false;
+  size_t unindexed_ = 0;    // records_ at the end without a slot (put while deferring)
   uint64_t first_seq_ = 0;  // the number of records_.front()
   // Chunk i holds absolute offsets [(first_chunk_ + i) * kChunk, +kChunk).
   std::deque<std::unique_ptr<char[]>> chunks_;

@@ -342,27 +342,32 @@ Status Engine::Recover() {
                  stats_.checkpoint_ignored.c_str());
   phase = std::chrono::steady_clock::now();
   // The journal after the checkpoint is read and parsed on a thread of its own, into a ring of
-  // reused messages, while this one replays behind it in bulk (CaseMachine::BeginBulkReplay:
-  // the cases' indexes are rebuilt once at the end). `parsed` hands records over, `consumed`
-  // hands slots back (release/acquire, every kPublish records); the one ahead waits on the
-  // other's counter (a futex). Each record is prefetched kAhead records before its replay, so
-  // its request slot and cases are in the cache by its turn.
+  // reused messages (each event's history entry encoded there too while it is ahead:
+  // CaseMachine::Prepare), while this one replays behind it in bulk
+  // (CaseMachine::BeginBulkReplay: the cases' indexes are rebuilt once at the end). `parsed`
+  // hands records over, `consumed` hands slots back (release/acquire, every kPublish
+  // records); the one ahead waits on the other's counter (a futex). Each record is prefetched
+  // kAhead records before its replay, so its cases are in the cache by its turn.
   constexpr uint64_t kRing = 1024, kPublish = 32, kAhead = 8;
   constexpr uint64_t kEnd = uint64_t{1} << 63;  // in `parsed`: the reader is done
-  std::vector<v1::JournalRecord> ring(kRing);
+  std::vector<core::CaseMachine::PreparedRecord> ring(kRing);
   std::atomic<uint64_t> parsed{0}, consumed{0};
   Status scan;
   std::thread journal([&] {
     pthread_setname_np(pthread_self(), "cb-journal");
     uint64_t i = 0;
     scan = store_->ForEachJournalFrom(first, [&](uint64_t seq, std::string_view bytes) {
-      for (uint64_t c = consumed.load(std::memory_order_acquire); i >= c + kRing;
-           c = consumed.load(std::memory_order_acquire))
-        consumed.wait(c, std::memory_order_acquire);
-      if (!ring[i % kRing].ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      uint64_t c = consumed.load(std::memory_order_acquire);
+      for (; i >= c + kRing; c = consumed.load(std::memory_order_acquire)) consumed.wait(c, std::memory_order_acquire);
+      core::CaseMachine::PreparedRecord& r = ring[i % kRing];
+      if (!r.record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
         bad = Status::Corruption("journal record " + std::to_string(seq) + " does not parse");
         return false;
       }
+      // Encoding the history entries here pays only while this thread is ahead; when the
+      // replay keeps up with it, the replay encodes them (the two cores stay busy alike).
+      if (i - c >= kRing / 4) core::CaseMachine::Prepare(r);
+      else r.prepared = false;
       if (++i % kPublish == 0) {
         parsed.store(i, std::memory_order_release);
         parsed.notify_one();
@@ -382,7 +387,7 @@ Status Engine::Recover() {
       parsed.wait(p, std::memory_order_acquire);
     }
     if (n >= ready) break;  // the reader is done and every record it parsed is replayed
-    if (n + kAhead < ready) machine_->Prefetch(ring[(n + kAhead) % kRing]);
+    if (n + kAhead < ready) machine_->Prefetch(ring[(n + kAhead) % kRing].record);
     machine_->Replay(ring[n % kRing]);
     if (first + n == ledger_seq) {  // the ledger is compared with the machine at its stamp
       machine_->EndBulkReplay();

@@ -272,6 +272,13 @@ class CheckpointTest : public CaseQueriesTest {
     EXPECT_TRUE(m.has_value());
     return m ? std::move(*m) : nullptr;
   }
+  // As recovery replays: history entries encoded beforehand, the reported cases taken.
+  static void ReplayPrepared(CaseMachine& m, const v1::JournalRecord& r) {
+    CaseMachine::PreparedRecord p;
+    p.record = r;
+    CaseMachine::Prepare(p);
+    m.Replay(p);
+  }
   static v1::StatusReply StatusOf(const CaseMachine& m) {
     v1::Query q;
     q.mutable_status();
@@ -420,8 +427,8 @@ TEST_F(CheckpointTest, CheckpointAtAnyRecordPlusTheRestEqualsTheWholeJournal) {
 }
 
 // A bulk replay (recovery's: the cases' indexes taken out as each case is first touched and put
-// back at the end) makes the machine the per-event replay makes: after a checkpoint at any
-// record, paused mid-way (the ledger is compared there) and at its end.
+// back at the end; records prepared on the side) makes the machine the per-event replay makes:
+// after a checkpoint at any record, paused mid-way (the ledger is compared there) and at its end.
 TEST_F(CheckpointTest, BulkReplayAfterAnyCheckpointEqualsTheWholeJournal) {
   ScriptWithEscalations();
   ASSERT_GT(records_.size(), 30u);
@@ -438,7 +445,7 @@ TEST_F(CheckpointTest, BulkReplayAfterAnyCheckpointEqualsTheWholeJournal) {
     for (size_t i = k; i < pause; ++i) before->Replay(records_[i]);
     ExpectSameMachine(*bulk, *before);
     bulk->BeginBulkReplay();
-    for (size_t i = pause; i < records_.size(); ++i) bulk->Replay(records_[i]);
+    for (size_t i = pause; i < records_.size(); ++i) ReplayPrepared(*bulk, records_[i]);
     EXPECT_TRUE(bulk->bulk_replaying());
     bulk->EndBulkReplay();
     EXPECT_FALSE(bulk->bulk_replaying());
@@ -448,7 +455,7 @@ TEST_F(CheckpointTest, BulkReplayAfterAnyCheckpointEqualsTheWholeJournal) {
   // The whole journal in bulk goes on as the original: duplicates merged, the same steps fired.
   auto bulk = Fresh();
   bulk->BeginBulkReplay();
-  for (const auto& r : records_) bulk->Replay(r);
+  for (const auto& r : records_) ReplayPrepared(*bulk, r);
   bulk->EndBulkReplay();
   ExpectSameMachine(*bulk, *machine_);
   v1::Command late = cmd::Report(kDrainClog, kGridA2);
@@ -487,7 +494,10 @@ TEST_F(CheckpointTest, BulkReplayOfThousandsOfCasesEqualsTheReplay) {
   ASSERT_GT(machine_->case_count(), 4096u);
   auto bulk = Fresh();
   bulk->BeginBulkReplay();
-  for (const auto& r : records_) bulk->Replay(r);
+  for (size_t i = 0; i < records_.size(); ++i) {
+    if (i % 2) ReplayPrepared(*bulk, records_[i]);
+    else bulk->Replay(records_[i]);
+  }
   bulk->EndBulkReplay();
   ExpectSameMachine(*bulk, *machine_);
 }

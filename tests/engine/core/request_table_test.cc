@@ -44,12 +44,16 @@ struct Model {
 
   void Put(const std::string& id, Millis now, const RequestTable::Entry& e) {
     auto it = ids.find(id);
-    if (it == ids.end()) {
-      ids[id] = {now, e};
-      order.emplace(now, id);
-    } else {
-      it->second.second = e;  // keeps its place
+    if (it != ids.end()) {  // used again: a new place in the forgetting order
+      auto [from, to] = order.equal_range(it->second.first);
+      for (auto o = from; o != to; ++o)
+        if (o->second == id) {
+          order.erase(o);
+          break;
+        }
     }
+    ids[id] = {now, e};
+    order.emplace(now, id);
   }
   // Forgets the ids added before `before`, each passed to forgotten(id).
   template <typename F>
@@ -76,17 +80,23 @@ TEST(RequestTableTest, FindsWhatWasPutAndNothingElse) {
   EXPECT_EQ(t.size(), 3u);
 }
 
-TEST(RequestTableTest, PutAgainReplacesTheEntryAndKeepsTheIdsPlace) {
+TEST(RequestTableTest, PutAgainReplacesTheEntryAndTheWindowRunsFromTheLastUse) {
   RequestTable t;
   t.Put("x", 10, EntryFor(1));
   t.Put("y", 20, EntryFor(2));
-  t.Put("x", 30, EntryFor(9));  // not a new id: keeps its place (added at 10)
+  t.Put("x", 30, EntryFor(9));  // used again: remembered from 30
   ExpectSame(t.Find("x"), EntryFor(9), "x");
   EXPECT_EQ(t.size(), 2u);
-  t.ForgetBefore(15);
-  EXPECT_EQ(t.Find("x"), nullptr);
-  ExpectSame(t.Find("y"), EntryFor(2), "y");
+  t.ForgetBefore(25);
+  EXPECT_EQ(t.Find("y"), nullptr);
+  ExpectSame(t.Find("x"), EntryFor(9), "x");
   EXPECT_EQ(t.size(), 1u);
+  std::vector<std::pair<std::string, Millis>> walked;
+  t.ForEach([&](std::string_view id, Millis at, const RequestTable::Entry&) { walked.emplace_back(id, at); });
+  EXPECT_EQ(walked, (std::vector<std::pair<std::string, Millis>>{{"x", 30}}));
+  t.ForgetBefore(31);
+  EXPECT_EQ(t.Find("x"), nullptr);
+  EXPECT_EQ(t.size(), 0u);
 }
 
 TEST(RequestTableTest, MatchesAModelUnderRandomPutsAndForgetting) {
@@ -238,6 +248,65 @@ TEST(RequestTableTest, AppendedIdsIndexedInOnePassEqualPuts) {
   EXPECT_EQ(restored.Find(ids[100]), nullptr);
   ExpectSame(restored.Find(ids[30'000]), EntryFor(30'001), ids[30'000]);
   ExpectSame(restored.Find("more-60000"), EntryFor(60'000), "more-60000");
+}
+
+// A bulk replay defers the index: Puts only append (ids repeated among them, forgetting as it
+// goes), and IndexDeferred makes the table plain Puts make — in one sorted pass when the
+// deferred ids are most of the table, one by one when they are few.
+TEST(RequestTableTest, DeferredPutsIndexedAfterEqualPlainPuts) {
+  std::mt19937_64 rng(20261128);
+  RequestTable t;
+  Model m;
+  Millis now = 0;
+  uint64_t n = 0;
+  // (puts, deferred): a first run all deferred (one pass), then few deferred among many
+  // indexed (one by one), then many (one pass again, over a table already indexed).
+  const std::pair<int, bool> phases[] = {{60'000, true}, {40'000, false}, {3'000, true},
+                                         {20'000, false}, {90'000, true}, {5'000, false}};
+  for (auto [puts, deferred] : phases) {
+    if (deferred) t.Defer();
+    EXPECT_EQ(t.deferring(), deferred);
+    for (int k = 0; k < puts; ++k) {
+      ++n;
+      now += static_cast<Millis>(rng() % 3);
+      // Some ids come again (repeats, as a journal replayed under a longer window has).
+      std::string id = "r" + std::to_string(rng() % 150'000);
+      if (n % 97 == 0) id += std::string(100 + rng() % 28, 'x');
+      m.Put(id, now, EntryFor(n));
+      t.Put(id, now, EntryFor(n));
+      if (n % 1000 == 0) {  // (while deferring, size() counts an id put again twice)
+        t.ForgetBefore(now - 20'000);
+        m.ForgetBefore(now - 20'000, [](const std::string&) {});
+        if (!deferred) {
+          ASSERT_EQ(t.size(), m.ids.size()) << "after " << n;
+        }
+      }
+    }
+    if (deferred) t.IndexDeferred();
+    EXPECT_FALSE(t.deferring());
+    ASSERT_EQ(t.size(), m.ids.size());
+    for (const auto& [id, v] : m.ids) ExpectSame(t.Find(id), v.second, id);
+    auto want = m.order.begin();
+    size_t walked = 0;
+    t.ForEach([&](std::string_view id, Millis at, const RequestTable::Entry& e) {
+      ASSERT_NE(want, m.order.end());
+      EXPECT_EQ(id, want->second);
+      EXPECT_EQ(at, want->first);
+      ExpectSame(&e, m.ids[want->second].second, want->second);
+      ++want, ++walked;
+    });
+    EXPECT_EQ(walked, m.ids.size());
+    for (int k = 0; k < 2000; ++k) {
+      const std::string other = "r" + std::to_string(rng() % 150'000);
+      EXPECT_EQ(t.Find(other) != nullptr, m.ids.count(other) == 1) << other;
+    }
+    if (HasFailure()) return;
+  }
+  // Repeats forgotten with the rest leave nothing behind.
+  t.ForgetBefore(now + 1);
+  EXPECT_EQ(t.size(), 0u);
+  t.Put("again", now + 2, EntryFor(5));
+  ExpectSame(t.Find("again"), EntryFor(5), "again");
 }
 
 TEST(RequestTableTest, BuildIndexRefusesAnIdAppendedTwice) {
