@@ -238,9 +238,9 @@ class CaseMachine {
   // Appends e's history entry: `encoded` (EncodeHistoryEntry's, made beforehand), or made here.
   static void AppendHistory(Stored& s, const v1::CaseEvent& e, std::string_view encoded = {});
   static void EncodeHistoryEntry(const v1::CaseEvent& e, std::string& out);
-  // A case's share of the indexes the cases imply, timers apart (the caller schedules
-  // NextKeys): its ledger contribution, its per-state count, its open supervision, its entry in
-  // the duplicate index. CountOut takes out what CountIn (or the events) put in, timers too.
+  // A case's share of the counts the cases imply: its ledger contribution, its per-state count,
+  // its open supervision (the caller adds its timers, NextKeys, and its entry in the duplicate
+  // index). CountOut takes out all of that, timers and duplicate entry too.
   void CountIn(Stored& s, const v1::Case& c);
   void CountOut(Stored& s, const v1::Case& c);
   // Replay of one event between BeginBulkReplay and EndBulkReplay, with its history entry

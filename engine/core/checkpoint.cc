@@ -267,7 +267,9 @@ Status CaseMachine::RestoreCheckpoint(std::string_view bytes, std::shared_ptr<co
     size_t p = parsed.load(std::memory_order_acquire);
     for (; p <= i; p = parsed.load(std::memory_order_acquire)) parsed.wait(p, std::memory_order_acquire);
     if (p & kStopped) break;  // the parser stopped at a damaged case
-    CountIn(cases_.at(i + 1), ring[i % kRing]);
+    const v1::Case& f = ring[i % kRing];
+    CountIn(cases_.at(i + 1), f);
+    if (IsOpen(f.state())) deduper_.Restore(f);
     if ((i + 1) % kPublish == 0) {
       consumed.store(i + 1, std::memory_order_release);
       consumed.notify_one();
