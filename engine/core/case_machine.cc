@@ -265,9 +265,13 @@ void CaseMachine::EncodeHistoryEntry(const v1::CaseEvent& e, std::string& histor
   static thread_local std::string full;
   full.clear();
   e.AppendToString(&full);
+  EncodeHistoryEntry(full, history);
+}
+
+void CaseMachine::EncodeHistoryEntry(std::string_view full, std::string& history) {
   std::array<std::pair<size_t, size_t>, 64> kept;  // [begin, end) byte ranges of `full`
   size_t ranges = 0, kept_bytes = 0;
-  if (!KeptFields(full, kept, ranges)) {  // cannot happen for bytes protobuf just wrote
+  if (!KeptFields(full, kept, ranges)) {  // cannot happen for bytes that parsed as an event
     kept[0] = {0, full.size()};
     ranges = 1;
   }
@@ -282,7 +286,7 @@ void CaseMachine::EncodeHistoryEntry(const v1::CaseEvent& e, std::string& histor
   };
   varint(kTag);
   varint(kept_bytes);
-  for (size_t i = 0; i < ranges; ++i) history.append(full, kept[i].first, kept[i].second - kept[i].first);
+  for (size_t i = 0; i < ranges; ++i) history.append(full.substr(kept[i].first, kept[i].second - kept[i].first));
 }
 
 int32_t CaseMachine::DepartmentIndex(const std::string& id) {
@@ -427,6 +431,45 @@ void CaseMachine::Replay(const v1::JournalRecord& r) {
     replaying_ = false;
   }
   Remember(r);
+}
+
+void CaseMachine::Prepare(PreparedRecord& p, std::string_view bytes) {
+  // The events' bytes are where the record's were read from: field 4, length-delimited, in
+  // order (protobuf writes fields in number order and a parse keeps that order).
+  const size_t n = static_cast<size_t>(p.record.events_size());
+  if (p.history.size() < n) p.history.resize(n);
+  size_t k = 0, at = 0;
+  auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64 && at < bytes.size(); shift += 7) {
+      const auto b = static_cast<uint8_t>(bytes[at++]);
+      v |= uint64_t{b & 0x7fu} << shift;
+      if (b < 0x80) return true;
+    }
+    return false;
+  };
+  bool ok = true;
+  while (ok && at < bytes.size()) {
+    uint64_t tag = 0, len = 0;
+    if (!varint(tag)) break;
+    switch (tag & 7) {
+      case 0: ok = varint(len); break;
+      case 1: at += 8; break;
+      case 5: at += 4; break;
+      case 2:
+        ok = varint(len) && len <= bytes.size() - std::min(at, bytes.size());
+        if (ok && tag >> 3 == 4 && k < n) {
+          p.history[k].clear();
+          EncodeHistoryEntry(bytes.substr(at, len), p.history[k++]);
+        }
+        at += len;
+        break;
+      default: ok = false;
+    }
+    ok = ok && at <= bytes.size();
+  }
+  if (!ok || k != n) return Prepare(p);  // cannot happen for bytes that parsed as p.record
+  p.prepared = true;
 }
 
 void CaseMachine::Prepare(PreparedRecord& p) {

@@ -85,6 +85,8 @@ class CaseMachine {
     bool prepared = false;             // false: Replay encodes the history itself
   };
   static void Prepare(PreparedRecord& p);
+  // The same from the bytes p.record was parsed from, without serializing the events again.
+  static void Prepare(PreparedRecord& p, std::string_view bytes);
   void Replay(PreparedRecord& p);
   void BeginBulkReplay();
   void EndBulkReplay();
@@ -238,6 +240,7 @@ class CaseMachine {
   // Appends e's history entry: `encoded` (EncodeHistoryEntry's, made beforehand), or made here.
   static void AppendHistory(Stored& s, const v1::CaseEvent& e, std::string_view encoded = {});
   static void EncodeHistoryEntry(const v1::CaseEvent& e, std::string& out);
+  static void EncodeHistoryEntry(std::string_view serialized_event, std::string& out);
   // A case's share of the counts the cases imply: its ledger contribution, its per-state count,
   // its open supervision (the caller adds its timers, NextKeys, and its entry in the duplicate
   // index). CountOut takes out all of that, timers and duplicate entry too.

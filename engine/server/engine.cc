@@ -366,7 +366,7 @@ Status Engine::Recover() {
       }
       // Encoding the history entries here pays only while this thread is ahead; when the
       // replay keeps up with it, the replay encodes them (the two cores stay busy alike).
-      if (i - c >= kRing / 4) core::CaseMachine::Prepare(r);
+      if (i - c >= kRing / 4) core::CaseMachine::Prepare(r, bytes);
       else r.prepared = false;
       if (++i % kPublish == 0) {
         parsed.store(i, std::memory_order_release);

@@ -273,10 +273,17 @@ class CheckpointTest : public CaseQueriesTest {
     return m ? std::move(*m) : nullptr;
   }
   // As recovery replays: history entries encoded beforehand, the reported cases taken.
+  // Recovery prepares from the bytes read; the entries equal those made from the parsed record.
   static void ReplayPrepared(CaseMachine& m, const v1::JournalRecord& r) {
-    CaseMachine::PreparedRecord p;
-    p.record = r;
-    CaseMachine::Prepare(p);
+    const std::string bytes = r.SerializeAsString();
+    CaseMachine::PreparedRecord p, q;
+    ASSERT_TRUE(p.record.ParseFromString(bytes));
+    q.record = p.record;
+    CaseMachine::Prepare(p, bytes);
+    CaseMachine::Prepare(q);
+    ASSERT_TRUE(p.prepared);
+    for (int i = 0; i < r.events_size(); ++i)
+      ASSERT_EQ(p.history[static_cast<size_t>(i)], q.history[static_cast<size_t>(i)]) << r.DebugString();
     m.Replay(p);
   }
   static v1::StatusReply StatusOf(const CaseMachine& m) {
@@ -470,6 +477,26 @@ TEST_F(CheckpointTest, BulkReplayAfterAnyCheckpointEqualsTheWholeJournal) {
   EXPECT_GT(fa.size(), 0u);
   for (size_t i = 0; i < fa.size(); ++i) EXPECT_TRUE(MessageDifferencer::Equals(fa[i].record, fb[i].record));
   ExpectSameMachine(*bulk, *machine_);
+}
+
+// Bytes cut short or damaged where the record's events should be (which a read that parsed
+// cannot give) are not trusted: the entries are encoded from the parsed record instead.
+TEST_F(CheckpointTest, PrepareFromBytesThatDoNotMatchFallsBackToTheRecord) {
+  Script();
+  const v1::JournalRecord& r = records_.front();
+  ASSERT_GT(r.events_size(), 0);
+  CaseMachine::PreparedRecord want;
+  want.record = r;
+  CaseMachine::Prepare(want);
+  const std::string good = r.SerializeAsString();
+  for (const std::string& bytes : {std::string(), good.substr(0, good.size() / 2), std::string("\x22\xff\xff", 3),
+                                   std::string(64, '\xff'), good + std::string(3, '\xff')}) {
+    CaseMachine::PreparedRecord p;
+    p.record = r;
+    CaseMachine::Prepare(p, bytes);
+    ASSERT_TRUE(p.prepared);
+    for (int i = 0; i < r.events_size(); ++i) EXPECT_EQ(p.history[static_cast<size_t>(i)], want.history[static_cast<size_t>(i)]);
+  }
 }
 
 // Enough cases that the bulk replay schedules their timers on a second thread.
