@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -24,6 +23,7 @@
 #include <google/protobuf/reflection.h>
 
 #include "engine/config/time_zone.h"
+#include "engine/core/replay_journal.h"
 #include "engine/server/checkpoint_file.h"
 
 namespace casebus::server {
@@ -331,7 +331,6 @@ Status Engine::Recover() {
     if (rows.status.ok()) (void)core::CompareLedgers(rows.ledger->ledger, machine_->ledger(), 0, ledger_differences);
   };
 
-  Status bad;
   uint64_t n = 0;
   auto phase = std::chrono::steady_clock::now();
   const uint64_t first = RestoreCheckpoint();
@@ -341,68 +340,18 @@ Status Engine::Recover() {
     std::fprintf(stderr, "casebus: checkpoint ignored, replaying the whole journal: %s\n",
                  stats_.checkpoint_ignored.c_str());
   phase = std::chrono::steady_clock::now();
-  // The journal after the checkpoint is read and parsed on a thread of its own, into a ring of
-  // reused messages (each event's history entry encoded there too while it is ahead:
-  // CaseMachine::Prepare), while this one replays behind it in bulk
-  // (CaseMachine::BeginBulkReplay: the cases' indexes are rebuilt once at the end). `parsed`
-  // hands records over, `consumed` hands slots back (release/acquire, every kPublish
-  // records); the one ahead waits on the other's counter (a futex). Each record is prefetched
-  // kAhead records before its replay, so its cases are in the cache by its turn.
-  constexpr uint64_t kRing = 1024, kPublish = 32, kAhead = 8;
-  constexpr uint64_t kEnd = uint64_t{1} << 63;  // in `parsed`: the reader is done
-  std::vector<core::CaseMachine::PreparedRecord> ring(kRing);
-  std::atomic<uint64_t> parsed{0}, consumed{0};
-  Status scan;
-  std::thread journal([&] {
-    pthread_setname_np(pthread_self(), "cb-journal");
-    uint64_t i = 0;
-    scan = store_->ForEachJournalFrom(first, [&](uint64_t seq, std::string_view bytes) {
-      uint64_t c = consumed.load(std::memory_order_acquire);
-      for (; i >= c + kRing; c = consumed.load(std::memory_order_acquire)) consumed.wait(c, std::memory_order_acquire);
-      core::CaseMachine::PreparedRecord& r = ring[i % kRing];
-      if (!r.record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        bad = Status::Corruption("journal record " + std::to_string(seq) + " does not parse");
-        return false;
-      }
-      // Encoding the history entries here pays only while this thread is ahead; when the
-      // replay keeps up with it, the replay encodes them (the two cores stay busy alike).
-      if (i - c >= kRing / 4) core::CaseMachine::Prepare(r, bytes);
-      else r.prepared = false;
-      if (++i % kPublish == 0) {
-        parsed.store(i, std::memory_order_release);
-        parsed.notify_one();
-      }
-      return true;
-    });
-    parsed.store(i | kEnd, std::memory_order_release);
-    parsed.notify_one();
-  });
-  machine_->BeginBulkReplay();
-  for (uint64_t ready = 0;; ++n) {
-    while (n >= ready) {
-      const uint64_t p = parsed.load(std::memory_order_acquire);
-      ready = p & ~kEnd;
-      if (n < ready) break;
-      if (p & kEnd) break;
-      parsed.wait(p, std::memory_order_acquire);
-    }
-    if (n >= ready) break;  // the reader is done and every record it parsed is replayed
-    if (n + kAhead < ready) machine_->Prefetch(ring[(n + kAhead) % kRing].record);
-    machine_->Replay(ring[n % kRing]);
-    if (first + n == ledger_seq) {  // the ledger is compared with the machine at its stamp
-      machine_->EndBulkReplay();
-      compare_ledger_at(ledger_seq);
-      machine_->BeginBulkReplay();
-    }
-    if ((n + 1) % kPublish == 0) {
-      consumed.store(n + 1, std::memory_order_release);
-      consumed.notify_one();
-    }
-  }
-  machine_->EndBulkReplay();
-  journal.join();
-  if (!scan.ok()) return scan;
-  if (!bad.ok()) return bad;
+  // The journal after the checkpoint, replayed in bulk behind a thread that reads and parses
+  // it (core/replay_journal.h). When the ledger's stamp falls inside it, the bulk replay is
+  // ended there, the ledger compared, and begun again.
+  CASEBUS_RETURN_IF_ERROR(core::ReplayJournal(
+      *machine_, [&](const core::JournalSink& sink) { return store_->ForEachJournalFrom(first, sink); },
+      [&](uint64_t seq) {
+        if (seq != ledger_seq || ledger_compared) return;
+        machine_->EndBulkReplay();
+        compare_ledger_at(seq);
+        machine_->BeginBulkReplay();
+      },
+      n));
   stats_.replayed_records = n;
   stats_.open_replay_seconds = SecondsSince(phase);
   phase = std::chrono::steady_clock::now();

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/core/replay_journal.h"
 #include "tests/engine/core/machine_fixture.h"
 
 namespace casebus::core {
@@ -497,6 +498,51 @@ TEST_F(CheckpointTest, PrepareFromBytesThatDoNotMatchFallsBackToTheRecord) {
     ASSERT_TRUE(p.prepared);
     for (int i = 0; i < r.events_size(); ++i) EXPECT_EQ(p.history[static_cast<size_t>(i)], want.history[static_cast<size_t>(i)]);
   }
+}
+
+// Recovery's replay (core/replay_journal.h): read and parsed on one thread, replayed in bulk on
+// the caller's; `after` sees every record in order and may pause the bulk replay; a record that
+// does not parse stops it there, naming its seq, with the records before it replayed.
+TEST_F(CheckpointTest, ReplayJournalOnTwoThreadsEqualsTheWholeJournal) {
+  ScriptWithEscalations();
+  std::vector<std::string> bytes;
+  for (const auto& r : records_) bytes.push_back(r.SerializeAsString());
+  auto read = [&](const JournalSink& sink) {
+    for (size_t i = 0; i < bytes.size(); ++i)
+      if (!sink(i + 1, bytes[i])) break;
+    return Status::Ok();
+  };
+  auto copy = Fresh();
+  std::vector<uint64_t> seen;
+  const uint64_t pause_at = bytes.size() / 2;
+  uint64_t replayed = 0;
+  ASSERT_TRUE(ReplayJournal(*copy, read, [&](uint64_t seq) {
+    seen.push_back(seq);
+    if (seq != pause_at) return;
+    copy->EndBulkReplay();  // as the open does to compare the ledger
+    copy->BeginBulkReplay();
+  }, replayed).ok());
+  EXPECT_EQ(replayed, bytes.size());
+  ASSERT_EQ(seen.size(), bytes.size());
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1);
+  EXPECT_FALSE(copy->bulk_replaying());
+  ExpectSameMachine(*copy, *machine_);
+
+  bytes[20] = "\xff\xff\xff";
+  auto damaged = Fresh();
+  Status s = ReplayJournal(*damaged, read, nullptr, replayed);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption);
+  EXPECT_NE(s.message().find("journal record 21 does not parse"), std::string::npos) << s.ToString();
+  EXPECT_EQ(replayed, 20u);
+  EXPECT_FALSE(damaged->bulk_replaying());
+  auto twenty = Fresh();
+  for (size_t i = 0; i < 20; ++i) twenty->Replay(records_[i]);
+  ExpectSameMachine(*damaged, *twenty);
+  // The reader's own failure comes back as it was.
+  auto failing = Fresh();
+  s = ReplayJournal(*failing, [](const JournalSink&) { return Status::Corruption("scan journal: bad block"); }, nullptr, replayed);
+  EXPECT_EQ(s.message(), "scan journal: bad block");
+  EXPECT_EQ(replayed, 0u);
 }
 
 // Enough cases that the bulk replay schedules their timers on a second thread.
