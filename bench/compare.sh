@@ -13,7 +13,7 @@
 #   --smoke      1 run, 2 s each, 100,000-case sizes instead of 1M and more: checks this script
 #                end to end in under 3 minutes (its numbers say nothing)
 #   --only LIST  these sections only, comma-separated, in the usual order: throughput, closure,
-#                latency, restart, apply, timers (the peers start only for the first two)
+#                latency, restart, replay, apply, timers (the peers start only for the first two)
 #
 # Order: PostgreSQL and nats-server start from a temp dir (bench/peers/*.sh; stopped by PID on
 # any exit); (a) durable throughput — casebus with 1 and 100 commands per frame, pg_ticket_store
@@ -21,7 +21,7 @@
 # latency drift hits all alike; (c) closure query, ledger_query_bench beside pg_ticket_store
 # --closure-query. The peers are then stopped, so their background work (checkpoints,
 # autovacuum) cannot disturb the casebus-only measures: (b) open-loop latency, (d) restart time,
-# (e) apply and replay speed, (f) escalation firing cost. Over an hour with the defaults on this
+# (d2) replay of a journal with history, (e) apply and replay speed, (f) escalation firing cost. Over an hour with the defaults on this
 # 2-core machine (estimated from the smoke run): the 1M and 5M restarts take about half of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || { echo "$0: --runs and --seconds take positive integers" >&2; exit 2; }
-ALL_SECTIONS=(throughput closure latency restart apply timers)
+ALL_SECTIONS=(throughput closure latency restart replay apply timers)
 for s in ${ONLY//,/ }; do
   [[ " ${ALL_SECTIONS[*]} " == *" $s "* ]] || { echo "$0: --only: no section '$s' (sections: ${ALL_SECTIONS[*]})" >&2; exit 2; }
 done
@@ -58,12 +58,13 @@ wanted() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 WARMUP=2
 CLOSURE_SIZES=1000000,10000000
 RESTART_SIZES=1000000,5000000
+REPLAY_OPEN=1000000  # open cases of the history journal, 2 closed beside each (17M records)
 TIMER_ARGS=()  # timer_bench's default sizes
 APPLY_ARGS=()  # apply_bench's default journal
 if ((QUICK)); then CLOSURE_SIZES=1000000; fi
 if ((SMOKE)); then
   RUNS=1 SECS=2 WARMUP=1
-  CLOSURE_SIZES=100000 RESTART_SIZES=100000
+  CLOSURE_SIZES=100000 RESTART_SIZES=100000 REPLAY_OPEN=100000
   TIMER_ARGS=(--cases 100000) APPLY_ARGS=(--commands 200000)
 fi
 
@@ -305,6 +306,14 @@ begin_section "restart time against open cases ($RESTART_SIZES)"
 rs=$WORK/restart.txt
 run "$rs" "$BIN/restart_bench" --open "$RESTART_SIZES" --runs "$RUNS"
 append_section "restart time against open cases (restart_bench)" "$NO_PEER" "$rs"
+fi
+
+# ---- (d2) replay of a journal with history ----------------------------------------------------
+if wanted replay; then
+begin_section "journal replay with history ($REPLAY_OPEN open cases, 2 closed beside each)"
+rp=$WORK/replay.txt
+run "$rp" "$BIN/restart_bench" --open "$REPLAY_OPEN" --closed-per-open 2 --from journal --runs "$RUNS"
+append_section "journal replay with history: restart from the journal alone (restart_bench)" "$NO_PEER" "$rp"
 fi
 
 # ---- (e) apply and replay -------------------------------------------------------------------

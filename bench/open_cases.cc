@@ -71,8 +71,10 @@ class Placement {
   uint64_t side_ = 1;
 };
 
-// Walks chunks of `frame` cases through report → register → dispatch, one Request per chunk
-// and stage; a stage is submitted when the previous stage's reply came back.
+// Walks chunks of `frame` cases through report → register → dispatch (open ones) or on
+// through accept → resolve → verify → close (closed ones: every (1 + closed_per_open)th chunk
+// is open), one Request per chunk and stage; a stage is submitted when the previous stage's
+// reply came back.
 class Builder {
  public:
   Builder(const OpenCasesOptions& o, server::Engine& engine, ManualClock& clock,
@@ -81,13 +83,17 @@ class Builder {
         engine_(engine),
         clock_(clock),
         place_(place),
-        n_(n),
-        chunks_((n + static_cast<uint64_t>(o.frame) - 1) / static_cast<uint64_t>(o.frame)) {}
+        n_(n * (1 + static_cast<uint64_t>(o.closed_per_open))),
+        n_open_(n),
+        chunks_((n_ + static_cast<uint64_t>(o.frame) - 1) / static_cast<uint64_t>(o.frame)) {}
+  // Chunk c's cases stay open after its last stage, or are closed.
+  bool Open(uint64_t c) const { return c % (1 + static_cast<uint64_t>(o_.closed_per_open)) == 0; }
+  int LastStage(uint64_t c) const { return Open(c) ? 2 : 6; }
 
   bool Run(OpenCasesResult& result) {
     const auto t0 = Steady::now();
     const int64_t rss0 = RssBytes();
-    uint64_t next = 0, finished = 0, open = 0, progress = 0;
+    uint64_t next = 0, finished = 0, open = 0, closed = 0, progress = 0;
     std::vector<std::vector<uint64_t>> ids(chunks_);
     int in_flight = 0;
     while (finished < chunks_) {
@@ -97,7 +103,7 @@ class Builder {
       }
       Done d = Wait();
       if (std::string bad = Check(d, ids[d.chunk]); !bad.empty()) return Fail(result, bad);
-      if (d.stage < 2) {
+      if (d.stage < LastStage(d.chunk)) {
         if (!Submit(d.chunk, d.stage + 1, ids[d.chunk]))
           return Fail(result, "the engine refused a request");
         continue;
@@ -109,19 +115,20 @@ class Builder {
                                 std::to_string(open) + " open cases: stopped");
       --in_flight;
       ++finished;
-      open += static_cast<uint64_t>(d.reply.results_size());
-      if (open * 10 / n_ > progress) {
-        progress = open * 10 / n_;
-        std::fprintf(stderr, "  building N=%llu: %llu cases open (%llu %%), %.1f s\n",
-                     static_cast<unsigned long long>(n_), static_cast<unsigned long long>(open),
-                     static_cast<unsigned long long>(progress * 10),
+      (Open(d.chunk) ? open : closed) += static_cast<uint64_t>(d.reply.results_size());
+      if (finished * 10 / chunks_ > progress) {
+        progress = finished * 10 / chunks_;
+        std::fprintf(stderr, "  building N=%llu: %llu cases open, %llu closed (%llu %%), %.1f s\n",
+                     static_cast<unsigned long long>(n_open_), static_cast<unsigned long long>(open),
+                     static_cast<unsigned long long>(closed), static_cast<unsigned long long>(progress * 10),
                      std::chrono::duration<double>(Steady::now() - t0).count());
       }
     }
     result.seconds = std::chrono::duration<double>(Steady::now() - t0).count();
     result.open = open;
-    result.commands = 3 * open;
-    result.bytes_per_case = static_cast<double>(RssBytes() - rss0) / static_cast<double>(open);
+    result.closed = closed;
+    result.commands = 3 * open + 7 * closed;
+    result.bytes_per_case = static_cast<double>(RssBytes() - rss0) / static_cast<double>(open);  // per open case
     result.ok = true;
     return true;
   }
@@ -138,17 +145,26 @@ class Builder {
     req.set_version(1);
     const uint64_t first = chunk * static_cast<uint64_t>(o_.frame);
     const uint64_t count = std::min<uint64_t>(static_cast<uint64_t>(o_.frame), n_ - first);
-    static const char* kStage[] = {"r", "g", "d"};
+    static const char* kStage[] = {"r", "g", "d", "a", "s", "v", "c"};
     for (uint64_t i = 0; i < count; ++i) {
       v1::Command* c = req.add_commands();
       c->set_request_id("rb-" + std::to_string(first + i) + "-" + kStage[stage]);
       c->set_actor("restart-bench");
-      if (stage == 0)
-        place_.Fill(first + i, *c->mutable_report());
-      else if (stage == 1)
-        c->mutable_register_()->set_case_id(ids[i]);
-      else
-        c->mutable_dispatch()->set_case_id(ids[i]);
+      switch (stage) {
+        case 0: place_.Fill(first + i, *c->mutable_report()); break;
+        case 1: c->mutable_register_()->set_case_id(ids[i]); break;
+        case 2: c->mutable_dispatch()->set_case_id(ids[i]); break;
+        case 3: c->mutable_accept()->set_case_id(ids[i]); break;
+        case 4:
+          c->mutable_resolve()->set_case_id(ids[i]);
+          c->mutable_resolve()->add_evidence("photo://rb/" + std::to_string(first + i));
+          break;
+        case 5:
+          c->mutable_verify()->set_case_id(ids[i]);
+          c->mutable_verify()->set_passed(true);
+          break;
+        default: c->mutable_close()->set_case_id(ids[i]); break;
+      }
     }
     return engine_.Submit(std::move(req), [this, chunk, stage](v1::Reply&& r) {
       {
@@ -189,7 +205,7 @@ class Builder {
   server::Engine& engine_;
   ManualClock& clock_;
   const Placement& place_;
-  const uint64_t n_, chunks_;
+  const uint64_t n_, n_open_, chunks_;  // n_: every case built
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Done> done_;
@@ -210,7 +226,7 @@ OpenCasesResult BuildOpenCases(std::shared_ptr<const v1::CityConfig> config, uin
     return result;
   }
   (*engine)->Start();
-  const Placement place(*config, n);
+  const Placement place(*config, n * (1 + static_cast<uint64_t>(std::max(0, options.closed_per_open))));
   Builder builder(options, **engine, clock, place, n);
   const bool built = builder.Run(result);
   (*engine)->Stop();  // answers what is still queued (after a failure) before the builder goes

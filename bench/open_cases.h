@@ -1,6 +1,7 @@
 #pragma once
 // BuildOpenCases: fills a fresh data directory with N open cases — reported, registered and
-// dispatched, their work orders in the outbox — through an in-process server::Engine (sync
+// dispatched, their work orders in the outbox — and optionally closed ones beside them (a
+// city's history), through an in-process server::Engine (sync
 // off, no dispatcher), `frame` commands per Request, for benchmarks that need a big live city
 // (restart_bench). Runs on the calling thread (the Engine has its own); progress on stderr.
 //
@@ -22,7 +23,7 @@ namespace casebus::bench {
 // Plain data: it may cross a pipe from a child process.
 struct OpenCasesResult {
   bool ok = false;
-  uint64_t open = 0, commands = 0, data_bytes = 0;
+  uint64_t open = 0, closed = 0, commands = 0, data_bytes = 0;
   double seconds = 0;
   double bytes_per_case = 0;  // this process's RSS growth while building, per case
   char error[240] = {};       // when !ok
@@ -31,12 +32,16 @@ struct OpenCasesResult {
 struct OpenCasesOptions {
   int frame = 1000;  // commands per Request
   int window = 16;   // cases' Requests in flight, in units of `frame` cases
+  // History besides the open cases: this many closed cases per open one, each through the
+  // whole loop (report, register, dispatch, accept, resolve, verify, close: 7 journal records),
+  // a frame of closed cases between frames of open ones. 0: open cases only.
+  int closed_per_open = 0;
   // Stop (and fail) when the machine's MemAvailable falls below this many bytes: a safety net
   // under the caller's estimate, before the kernel's OOM killer picks a process. 0: never.
   int64_t min_available_bytes = 0;
 };
 
-// REQUIRES: data_dir does not exist or is empty; n > 0.
+// n: open cases. REQUIRES: data_dir does not exist or is empty; n > 0.
 OpenCasesResult BuildOpenCases(std::shared_ptr<const v1::CityConfig> config, uint64_t n,
                                const std::string& data_dir, OpenCasesOptions options = {});
 

@@ -21,6 +21,9 @@
 // VmHWM read right after that reply. The page cache is warm (the build just wrote the files;
 // run 1 is also the first open after the build). Median of --runs restarts per size.
 //
+// History (--closed-per-open K): K closed cases, each through the whole loop, built beside each
+// open one, so the journal holds a city's past as well (3 records per open case, 7 per closed).
+//
 // Two ways back (--from): from the checkpoint the last clean stop wrote (the builder's engine
 // stops cleanly, as a deploy or a config change that needs a restart does), and from the journal
 // alone (the checkpoint removed before each run, as after a crash that came before any clean
@@ -59,6 +62,7 @@ struct Options {
   int runs = 3;
   int frame = 1000;  // commands per Request while building
   int window = 16;   // report Requests in flight while building
+  int closed_per_open = 0;  // history: closed cases built beside each open one (7 records each)
   double reserve_gib = 3.0;
   int timeout_s = 1800;  // per restart
   std::string dir = fs::temp_directory_path().string();
@@ -129,7 +133,7 @@ BuildResult BuildInChild(const Options& o, std::shared_ptr<const v1::CityConfig>
   if (pid == 0) {
     close(fds[0]);
     BuildResult built =
-        bench::BuildOpenCases(std::move(cfg), n, data.string(), {o.frame, o.window, FloorBytes(o)});
+        bench::BuildOpenCases(std::move(cfg), n, data.string(), {o.frame, o.window, o.closed_per_open, FloorBytes(o)});
     const ssize_t w = write(fds[1], &built, sizeof built);
     _exit(w == static_cast<ssize_t>(sizeof built) ? 0 : 1);
   }
@@ -291,9 +295,9 @@ void PrintBuild(const SizeResult& s) {
     std::printf("%10s failed: %s\n", Count(s.n).c_str(), b.error);
   else
     std::printf(
-        "  N=%s: built in %.1f s (%s commands, %.0f commands/s, sync off), data %.0f MiB, "
-        "builder RSS %.0f bytes/case\n",
-        Count(s.n).c_str(), b.seconds, Count(b.commands).c_str(),
+        "  N=%s: built in %.1f s (%s closed beside them; %s commands, %.0f commands/s, sync off), "
+        "data %.0f MiB, builder RSS %.0f bytes/case\n",
+        Count(s.n).c_str(), b.seconds, Count(b.closed).c_str(), Count(b.commands).c_str(),
         static_cast<double>(b.commands) / b.seconds, static_cast<double>(b.data_bytes) / (1 << 20),
         b.bytes_per_case);
   std::fflush(stdout);
@@ -459,6 +463,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.runs = std::clamp(std::stoi(v), 1, kMaxRuns);
     } else if (k == "--frame") {
       o.frame = std::clamp(std::stoi(v), 1, 4096);
+    } else if (k == "--closed-per-open") {
+      o.closed_per_open = std::clamp(std::stoi(v), 0, 100);
     } else if (k == "--reserve-gib") {
       o.reserve_gib = std::stod(v);
     } else if (k == "--timeout") {
@@ -491,13 +497,15 @@ int main(int argc, char** argv) {
   Options o;
   bench::ParseArgsOrExit(argc, argv, o, ParseArgs,
                          "restart_bench [--open 1000000,5000000] [--runs 3] [--frame 1000] "
-                         "[--reserve-gib 3] [--timeout 1800] [--from checkpoint,journal] [--dir DIR] [--keep yes] [--config FILE]");
+                         "[--closed-per-open 0] [--reserve-gib 3] [--timeout 1800] [--from checkpoint,journal] [--dir DIR] "
+                         "[--keep yes] [--config FILE]");
   const auto cfg = bench::LoadCityOrExit(o.config, "restart_bench");
   std::printf(
       "restart_bench: `casebus serve --no-dispatch` (sync on) restarted over N open cases "
       "(reported, registered, dispatched; work orders in the outbox) of the sample city; "
-      "spawn → first status reply over ZeroMQ; warm page cache; %d restart(s) per size\n",
-      o.runs);
+      "spawn → first status reply over ZeroMQ; warm page cache; %d restart(s) per size; "
+      "%d closed case(s) (the whole loop, 7 records each) built beside each open one\n",
+      o.runs, o.closed_per_open);
   std::fflush(stdout);
   // Only sizes well above the pilot's need its estimate (smaller ones are as cheap as it).
   Pilot pilot;
