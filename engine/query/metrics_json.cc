@@ -67,8 +67,9 @@ boost::json::object RowJson(const v1::ClosureRow& row, v1::MetricsGroup group) {
   for (int c = 0; c < core::kCounters; ++c)
     o[core::CounterName(static_cast<core::Counter>(c))] = counts[c];
   for (size_t i = 0; i < kRates.size(); ++i) {
-    if (row.has_rates() & (1u << i)) o[kRates[i].first] = (row.*kRates[i].second)();
-    else o[kRates[i].first] = nullptr;
+    const auto& [name, get] = kRates[i];  // a local member pointer: see core::AddTo (GCC 12 UBSan)
+    if (row.has_rates() & (1u << i)) o[name] = (row.*get)();
+    else o[name] = nullptr;
   }
   if (row.has_index()) o["index"] = row.index();
   else o["index"] = nullptr;

@@ -371,7 +371,8 @@ TEST_F(CaseMachineTest, MergeMovesTheReportsToTheTarget) {
   EXPECT_EQ(Get(dup).merged_into(), target);
   EXPECT_EQ(Get(target).report_count(), 2);
   EXPECT_EQ(Get(target).reporters_size(), 2);
-  const v1::CaseEvent& absorbed = Get(target).history(Get(target).history_size() - 1);
+  const v1::Case merged_target = Get(target);  // a copy: the event below points into it
+  const v1::CaseEvent& absorbed = merged_target.history(merged_target.history_size() - 1);
   EXPECT_EQ(absorbed.type(), v1::EV_ABSORBED);
   EXPECT_EQ(absorbed.other_case(), dup);
   EXPECT_EQ(absorbed.at_ms(), Monday9() + kMinute);
