@@ -2,6 +2,7 @@
 // Small helpers every benchmark program shares: the city config or a clear exit, and the
 // process's memory as Linux reports it (for sizes that may not fit).
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -9,7 +10,9 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "casebus/v1/config.pb.h"
@@ -48,6 +51,29 @@ inline int64_t RssBytes() {
   int64_t size = 0, resident = 0;
   f >> size >> resident;
   return resident * sysconf(_SC_PAGESIZE);
+}
+
+// CPU time (user + system) a process has used, its reaped children's included (the server's
+// forked checkpoint writers), seconds; -1 when /proc has no such process.
+inline double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  double ticks = 0;
+  // After the command name: state is field 3; utime, stime, cutime, cstime are 14–17.
+  for (int n = 3; n <= 17 && fields >> field; ++n)
+    if (n >= 14) ticks += std::strtod(field.c_str(), nullptr);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU time (user + system) of this process, all its threads, seconds.
+inline double SelfCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 // MemAvailable of /proc/meminfo, bytes (0 when unreadable).

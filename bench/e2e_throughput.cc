@@ -137,17 +137,25 @@ double OneRun(const Options& o, const v1::CityConfig& cfg, int run) {
     threads.emplace_back([&, c] { RunClient(o, cfg, server->endpoint(), c, stop, counts); });
   std::this_thread::sleep_for(std::chrono::seconds(o.warmup));
   const uint64_t ok0 = counts.ok.load(), busy0 = counts.busy.load();
+  const double server_cpu0 = bench::ProcessCpuSeconds(server->pid()), self_cpu0 = bench::SelfCpuSeconds();
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
   const uint64_t ok1 = counts.ok.load(), busy1 = counts.busy.load();
+  const double server_cpu = bench::ProcessCpuSeconds(server->pid()) - server_cpu0;
+  const double self_cpu = bench::SelfCpuSeconds() - self_cpu0;
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   stop.store(true);
   for (auto& t : threads) t.join();
   server.reset();
   const double rate = static_cast<double>(ok1 - ok0) / secs;
-  std::printf("  run %d: %10.0f acknowledged commands/s  (busy %llu, refused %llu)\n", run, rate,
-              static_cast<unsigned long long>(busy1 - busy0),
-              static_cast<unsigned long long>(counts.deviations.refused()));
+  // CPU per acknowledged command: steadier than the rate, which moves with whatever else the
+  // two cores do; the server's includes its checkpoint writers (reaped children).
+  const double acked = static_cast<double>(std::max<uint64_t>(1, ok1 - ok0));
+  std::printf("  run %d: %10.0f acknowledged commands/s  (busy %llu, refused %llu; CPU per command: server %.2f µs, "
+              "load generator %.2f µs; cores busy: server %.2f, load generator %.2f)\n",
+              run, rate, static_cast<unsigned long long>(busy1 - busy0),
+              static_cast<unsigned long long>(counts.deviations.refused()), server_cpu * 1e6 / acked,
+              self_cpu * 1e6 / acked, server_cpu / secs, self_cpu / secs);
   std::fflush(stdout);
   counts.deviations.Print(("run " + std::to_string(run)).c_str());
   if (ok1 == ok0 || counts.deviations.refused() > 0 || counts.failed.load()) {

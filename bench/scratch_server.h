@@ -49,6 +49,7 @@ class ScratchServer {
   ScratchServer& operator=(const ScratchServer&) = delete;
 
   const std::string& endpoint() const { return endpoint_; }
+  pid_t pid() const { return process_->pid(); }
 
  private:
   explicit ScratchServer(std::string dir) : dir_(std::move(dir)) {}
