@@ -4,6 +4,8 @@
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <chrono>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -263,6 +265,10 @@ class CheckpointTest : public CaseQueriesTest {
     Script();
     for (Effects& fx : machine_->FireDue(At("2026-11-03T08:00:00+08:00"))) records_.push_back(fx.record);
   }
+  // Thousands of cases (enough that a bulk replay schedules their timers on a second thread):
+  // reports, some registered, dispatched, accepted or resolved, and the ladder steps due six
+  // hours on.
+  void ScriptThousands();
   static std::string CheckpointOf(const CaseMachine& m) {
     std::string bytes;
     m.WriteCheckpoint([&](std::string_view piece) { bytes.append(piece); });
@@ -547,6 +553,56 @@ TEST_F(CheckpointTest, ReplayJournalOnTwoThreadsEqualsTheWholeJournal) {
 
 // Enough cases that the bulk replay schedules their timers on a second thread.
 TEST_F(CheckpointTest, BulkReplayOfThousandsOfCasesEqualsTheReplay) {
+  ScriptThousands();
+  ASSERT_GT(machine_->case_count(), 4096u);
+  auto bulk = Fresh();
+  bulk->BeginBulkReplay();
+  for (size_t i = 0; i < records_.size(); ++i) {
+    if (i % 2) ReplayPrepared(*bulk, records_[i]);
+    else bulk->Replay(records_[i]);
+  }
+  bulk->EndBulkReplay();
+  ExpectSameMachine(*bulk, *machine_);
+}
+
+// A damaged record stops the replay there, naming it, with every record before it replayed,
+// whichever thread parses it: the reader when it is far ahead (the replay slowed by `after`),
+// the replaying thread when the reader is the slower (each read slowed), as it hands records
+// over unparsed then.
+TEST_F(CheckpointTest, ADamagedRecordStopsTheReplayWhicheverThreadParsesIt) {
+  ScriptThousands();
+  const size_t k = 3000;  // records_[k] is damaged: journal record k + 1
+  ASSERT_GT(records_.size(), k + 2048);
+  std::vector<std::string> bytes;
+  for (const auto& r : records_) bytes.push_back(r.SerializeAsString());
+  bytes[k] = "\xff\xff\xff";
+  auto want = Fresh();
+  for (size_t i = 0; i < k; ++i) want->Replay(records_[i]);
+  for (bool slow_reader : {true, false}) {
+    SCOPED_TRACE(slow_reader ? "the reader slower" : "the replay slower");
+    auto read = [&](const JournalSink& sink) {
+      for (size_t i = 0; i < bytes.size(); ++i) {
+        if (slow_reader) std::this_thread::sleep_for(std::chrono::microseconds(20));
+        if (!sink(i + 1, bytes[i])) break;
+      }
+      return Status::Ok();
+    };
+    auto after = [&](uint64_t) {
+      if (!slow_reader) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    };
+    auto machine = Fresh();
+    uint64_t replayed = 0;
+    Status s = ReplayJournal(*machine, read, after, replayed);
+    EXPECT_EQ(s.code(), StatusCode::kCorruption);
+    EXPECT_NE(s.message().find("journal record " + std::to_string(k + 1) + " does not parse"), std::string::npos)
+        << s.ToString();
+    EXPECT_EQ(replayed, k);
+    EXPECT_FALSE(machine->bulk_replaying());
+    ExpectSameMachine(*machine, *want);
+  }
+}
+
+void CheckpointTest::ScriptThousands() {
   const char* grids[] = {kGridA1, kGridA2, kGridA3, kGridA4, kGridB1, kGridB2};
   const char* categories[] = {kDrainClog, kParking, kRoadDamage, kProperty};
   Millis now = Monday9();
@@ -564,15 +620,6 @@ TEST_F(CheckpointTest, BulkReplayOfThousandsOfCasesEqualsTheReplay) {
     if (i % 11 == 0) records_.push_back(Run(cmd::Resolve(id), now).record);
   }
   for (Effects& fx : machine_->FireDue(now + 6 * kHour)) records_.push_back(fx.record);
-  ASSERT_GT(machine_->case_count(), 4096u);
-  auto bulk = Fresh();
-  bulk->BeginBulkReplay();
-  for (size_t i = 0; i < records_.size(); ++i) {
-    if (i % 2) ReplayPrepared(*bulk, records_[i]);
-    else bulk->Replay(records_[i]);
-  }
-  bulk->EndBulkReplay();
-  ExpectSameMachine(*bulk, *machine_);
 }
 
 TEST_F(CheckpointTest, DamagedBytesAreRefusedWholeAndNeverCrash) {
