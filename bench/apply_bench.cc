@@ -204,16 +204,26 @@ int main(int argc, char** argv) {
   uint64_t commands = 2'000'000;
   int window = 10'000, batch = 1000, runs = 5;
   std::string config = CASEBUS_SOURCE_DIR "/deploy/config/sample-city.yaml";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  constexpr const char* kUsage = "usage: apply_bench [--commands N] [--window N] [--batch N] [--runs N] [--config FILE]\n";
+  constexpr const char* kProgram = "apply_bench";
+  for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
+    if (k == "-h" || k == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: %s needs a value\n%s", kProgram, k.c_str(), kUsage);
+      return 2;
+    }
     const char* v = argv[i + 1];
-    if (k == "--commands") commands = std::stoull(v);
-    else if (k == "--window") window = std::atoi(v);
-    else if (k == "--batch") batch = std::atoi(v);
-    else if (k == "--runs") runs = std::atoi(v);
+    if (k == "--commands") commands = bench::NumberOrExit<uint64_t>(kProgram, k, v, 1, 1'000'000'000);
+    else if (k == "--window") window = bench::NumberOrExit(kProgram, k, v, 1, 10'000'000);
+    else if (k == "--batch") batch = bench::NumberOrExit(kProgram, k, v, 1, 1'000'000);
+    else if (k == "--runs") runs = bench::NumberOrExit(kProgram, k, v, 1, 1000);
     else if (k == "--config") config = v;
     else {
-      std::fprintf(stderr, "usage: apply_bench [--commands N] [--window N] [--batch N] [--runs N] [--config FILE]\n");
+      std::fprintf(stderr, "%s: unknown option %s\n%s", kProgram, k.c_str(), kUsage);
       return 2;
     }
   }

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,22 @@ void ParseArgsOrExit(int argc, char** argv, Options& o, Parse parse, const char*
   if (ok) return;
   std::fprintf(stderr, "usage: %s\n", usage);
   std::exit(2);
+}
+
+// The whole number `text` given for `flag`, from `min` to `max`; anything else (empty, not a
+// number, trailing characters, out of range) prints "<program>: <flag>: '<text>' is not a
+// whole number from <min> to <max>" and exits 2, so a typo never runs a benchmark on a default.
+template <typename Int>
+Int NumberOrExit(const char* program, const std::string& flag, const char* text, Int min, Int max) {
+  Int v{};
+  const char* end = text + std::char_traits<char>::length(text);
+  const auto [at, ec] = std::from_chars(text, end, v);
+  if (ec != std::errc() || at != end || at == text || v < min || v > max) {
+    std::fprintf(stderr, "%s: %s: '%s' is not a whole number from %lld to %lld\n", program, flag.c_str(), text,
+                 static_cast<long long>(min), static_cast<long long>(max));
+    std::exit(2);
+  }
+  return v;
 }
 
 inline std::shared_ptr<const v1::CityConfig> LoadCityOrExit(const std::string& path, const char* program) {

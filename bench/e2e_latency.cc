@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -427,12 +428,16 @@ bool ParseRates(const std::string& text, std::vector<double>& rates) {
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
-    const double r = std::atof(item.c_str());
-    if (r <= 0) return false;
+    // The whole item must be the number: "50k" is not 50/s.
+    double r = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), r);
+    if (ec != std::errc() || end != item.data() + item.size() || !(r > 0) || r > 1e7) return false;
     rates.push_back(r);
   }
   return !rates.empty();
 }
+
+constexpr const char* kProgram = "e2e_latency";
 
 int Usage() {
   std::fprintf(stderr,
@@ -464,32 +469,44 @@ int main(int argc, char** argv) {
       o.timeline = true;
       continue;
     }
-    if (i + 1 >= argc) return Usage();
+    if (k == "-h" || k == "--help") {
+      Usage();
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: %s needs a value\n", kProgram, k.c_str());
+      return Usage();
+    }
     const char* v = argv[++i];
     if (k == "--rates") {
-      if (!ParseRates(v, o.rates)) return Usage();
+      if (!ParseRates(v, o.rates)) {
+        std::fprintf(stderr, "%s: --rates: '%s' is not a list of positive commands/s (e.g. 1000,50000)\n", kProgram, v);
+        return Usage();
+      }
     } else if (k == "--seconds")
-      o.seconds = std::atoi(v);
+      o.seconds = bench::NumberOrExit(kProgram, k, v, 1, 86400);
     else if (k == "--warmup")
-      o.warmup = std::atoi(v);
+      o.warmup = bench::NumberOrExit(kProgram, k, v, 0, 3600);
     else if (k == "--runs")
-      o.runs = std::atoi(v);
+      o.runs = bench::NumberOrExit(kProgram, k, v, 1, 1000);
     else if (k == "--clients")
-      o.clients = std::atoi(v);
+      o.clients = bench::NumberOrExit(kProgram, k, v, 1, 256);
     else if (k == "--frame")
-      o.frame = std::atoi(v);
+      o.frame = bench::NumberOrExit(kProgram, k, v, 1, 10000);
     else if (k == "--open")
-      o.open = std::atoi(v);
+      o.open = bench::NumberOrExit(kProgram, k, v, 1, 1000000);
     else if (k == "--tick-us")
-      o.tick_us = std::atoi(v);
+      o.tick_us = bench::NumberOrExit(kProgram, k, v, 0, 1000000);
     else if (k == "--drain")
-      o.drain = std::atoi(v);
+      o.drain = bench::NumberOrExit(kProgram, k, v, 0, 3600);
     else if (k == "--seed")
-      o.seed = std::strtoull(v, nullptr, 10);
+      o.seed = bench::NumberOrExit<uint64_t>(kProgram, k, v, 0, UINT64_MAX);
     else if (k == "--binary")  // another build's casebus, for a before/after comparison
       o.binary = v;
-    else
+    else {
+      std::fprintf(stderr, "%s: unknown option %s\n", kProgram, k.c_str());
       return Usage();
+    }
   }
   if (o.seconds < 1 || o.warmup < 0 || o.runs < 1 || o.clients < 1 || o.frame < 1 || o.open < 1 ||
       o.tick_us < 0)

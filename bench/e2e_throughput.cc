@@ -174,34 +174,48 @@ int main(int argc, char** argv) {
   Options o;
   o.binary = CASEBUS_BIN;
   o.config = CASEBUS_SOURCE_DIR "/deploy/config/sample-city.yaml";
-  for (int i = 1; i + 1 < argc || (i < argc && std::string(argv[i]) == "--no-sync"); i += 2) {
-    std::string k = argv[i];
+  const auto usage = [](FILE* to) {
+    std::fprintf(to,
+                 "usage: e2e_throughput [--clients N] [--window N] [--frame N] [--seconds N] "
+                 "[--runs N] [--warmup N] [--seed N] [--binary PATH] [--no-sync]\n");
+  };
+  constexpr const char* kProgram = "e2e_throughput";
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
     if (k == "--no-sync") {
       o.sync = false;
-      --i;
       continue;
     }
-    int v = std::atoi(argv[i + 1]);
+    if (k == "-h" || k == "--help") {
+      usage(stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      if (k.rfind("--", 0) == 0)
+        std::fprintf(stderr, "%s: %s needs a value\n", kProgram, k.c_str());
+      usage(stderr);
+      return 2;
+    }
+    const char* v = argv[++i];
     if (k == "--seed")
-      o.seed = std::strtoull(argv[i + 1], nullptr, 10);
+      o.seed = bench::NumberOrExit<uint64_t>(kProgram, k, v, 0, UINT64_MAX);
     else if (k == "--binary")  // another build's casebus, for a before/after comparison
-      o.binary = argv[i + 1];
+      o.binary = v;
     else if (k == "--clients")
-      o.clients = v;
+      o.clients = bench::NumberOrExit(kProgram, k, v, 1, 256);
     else if (k == "--window")
-      o.window = v;
+      o.window = bench::NumberOrExit(kProgram, k, v, 1, 4096);
     else if (k == "--frame")
-      o.frame = v;
+      o.frame = bench::NumberOrExit(kProgram, k, v, 1, 10000);
     else if (k == "--seconds")
-      o.seconds = v;
+      o.seconds = bench::NumberOrExit(kProgram, k, v, 1, 86400);
     else if (k == "--runs")
-      o.runs = v;
+      o.runs = bench::NumberOrExit(kProgram, k, v, 1, 1000);
     else if (k == "--warmup")
-      o.warmup = v;
+      o.warmup = bench::NumberOrExit(kProgram, k, v, 0, 3600);
     else {
-      std::fprintf(stderr,
-                   "usage: e2e_throughput [--clients N] [--window N] [--frame N] [--seconds N] "
-                   "[--runs N] [--warmup N] [--seed N] [--binary PATH] [--no-sync]\n");
+      std::fprintf(stderr, "%s: unknown option %s\n", kProgram, k.c_str());
+      usage(stderr);
       return 2;
     }
   }
