@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +15,11 @@
 #include <iterator>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "casebus/v1/config.pb.h"
 #include "engine/config/loader.h"
@@ -23,6 +28,38 @@ namespace casebus::bench {
 
 // The validated city config at `path`; on any error prints the loader's message (file:line)
 // after the program's name and exits 1.
+// A flag's value that cannot be used; what() names the flag and says why.
+struct ArgError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The whole of `text` as a number for `flag`, from `min` to `max`; throws ArgError otherwise
+// ("1e6", "12x", "" and "-1" for an unsigned are refused, never read as 1, 12, 0 or a huge
+// number).
+template <typename T>
+T ParseNumber(const std::string& flag, std::string_view text, T min, T max) {
+  T v{};
+  const char* end = text.data() + text.size();
+  const auto [at, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || at != end || text.empty() || !(v >= min) || !(v <= max)) {
+    std::ostringstream why;
+    why << flag << ": '" << text << "' is not a " << (std::is_integral_v<T> ? "whole " : "") << "number from "
+        << +min << " to " << +max;
+    throw ArgError(why.str());
+  }
+  return v;
+}
+
+// A comma-separated list of ParseNumber values (at least one).
+template <typename T>
+std::vector<T> ParseNumbers(const std::string& flag, const std::string& text, T min, T max) {
+  std::vector<T> out;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, ',');) out.push_back(ParseNumber<T>(flag, part, min, max));
+  if (out.empty()) throw ArgError(flag + ": needs at least one number");
+  return out;
+}
+
 // Fills `o` from the command line with parse(argc, argv, o). When it returns false or throws
 // (std::stoull and kin on a malformed number), prints "usage: <usage>" and exits with status 2.
 template <typename Options, typename Parse>
@@ -30,6 +67,8 @@ void ParseArgsOrExit(int argc, char** argv, Options& o, Parse parse, const char*
   bool ok = false;
   try {
     ok = parse(argc, argv, o);
+  } catch (const ArgError& e) {
+    std::fprintf(stderr, "%s\n", e.what());  // names the flag and why
   } catch (const std::exception&) {
   }
   if (ok) return;
@@ -37,20 +76,17 @@ void ParseArgsOrExit(int argc, char** argv, Options& o, Parse parse, const char*
   std::exit(2);
 }
 
-// The whole number `text` given for `flag`, from `min` to `max`; anything else (empty, not a
-// number, trailing characters, out of range) prints "<program>: <flag>: '<text>' is not a
-// whole number from <min> to <max>" and exits 2, so a typo never runs a benchmark on a default.
+// ParseNumber for a program that parses its own flags: on a refusal prints "<program>:
+// <flag>: '<text>' is not a whole number from <min> to <max>" and exits 2, so a typo never
+// runs a benchmark on a default.
 template <typename Int>
 Int NumberOrExit(const char* program, const std::string& flag, const char* text, Int min, Int max) {
-  Int v{};
-  const char* end = text + std::char_traits<char>::length(text);
-  const auto [at, ec] = std::from_chars(text, end, v);
-  if (ec != std::errc() || at != end || at == text || v < min || v > max) {
-    std::fprintf(stderr, "%s: %s: '%s' is not a whole number from %lld to %lld\n", program, flag.c_str(), text,
-                 static_cast<long long>(min), static_cast<long long>(max));
+  try {
+    return ParseNumber<Int>(flag, text, min, max);
+  } catch (const ArgError& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
     std::exit(2);
   }
-  return v;
 }
 
 inline std::shared_ptr<const v1::CityConfig> LoadCityOrExit(const std::string& path, const char* program) {

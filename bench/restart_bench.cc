@@ -456,19 +456,17 @@ bool ParseArgs(int argc, char** argv, Options& o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--open") {
-      o.sizes.clear();
-      std::stringstream ss(v);
-      for (std::string part; std::getline(ss, part, ',');) o.sizes.push_back(std::stoull(part));
+      o.sizes = bench::ParseNumbers<uint64_t>(k, v, 1, 1'000'000'000);
     } else if (k == "--runs") {
-      o.runs = std::clamp(std::stoi(v), 1, kMaxRuns);
+      o.runs = bench::ParseNumber(k, v, 1, kMaxRuns);
     } else if (k == "--frame") {
-      o.frame = std::clamp(std::stoi(v), 1, 4096);
+      o.frame = bench::ParseNumber(k, v, 1, 4096);
     } else if (k == "--closed-per-open") {
-      o.closed_per_open = std::clamp(std::stoi(v), 0, 100);
+      o.closed_per_open = bench::ParseNumber(k, v, 0, 100);
     } else if (k == "--reserve-gib") {
-      o.reserve_gib = std::stod(v);
+      o.reserve_gib = bench::ParseNumber(k, v, 0.0, 1024.0);
     } else if (k == "--timeout") {
-      o.timeout_s = std::stoi(v);
+      o.timeout_s = bench::ParseNumber(k, v, 1, 86400);
     } else if (k == "--from") {
       o.from.clear();
       std::stringstream ss(v);

@@ -453,17 +453,15 @@ bool ParseArgs(int argc, char** argv, Options& o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--cases") {
-      o.sizes.clear();
-      std::stringstream ss(v);
-      for (std::string part; std::getline(ss, part, ',');) o.sizes.push_back(std::stoull(part));
+      o.sizes = bench::ParseNumbers<uint64_t>(k, v, 1, 1'000'000'000);
     } else if (k == "--runs") {
-      o.runs = std::clamp(std::stoi(v), 1, kMaxRuns);
+      o.runs = bench::ParseNumber(k, v, 1, kMaxRuns);
     } else if (k == "--active") {
-      o.active = std::stoi(v);
+      o.active = bench::ParseNumber(k, v, 0, 1'000'000'000);
     } else if (k == "--seed") {
-      o.seed = static_cast<unsigned>(std::stoul(v));
+      o.seed = bench::ParseNumber<unsigned>(k, v, 0, UINT_MAX);
     } else if (k == "--reserve-gib") {
-      o.reserve_gib = std::stod(v);
+      o.reserve_gib = bench::ParseNumber(k, v, 0.0, 1024.0);
     } else {
       return false;
     }
