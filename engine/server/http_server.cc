@@ -60,7 +60,7 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_ptr_(std::move(server)), server_(*server_ptr_) {
+      : server_ptr_(std::move(server)), server_(*server_ptr_), stream_(std::move(socket)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) {
@@ -196,11 +196,15 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Declared first, so destroyed last: the server owns the io_context whose timer service the
+  // stream's destructor still uses. A session can outlive the HttpServer (a reply the engine
+  // answers after it was destroyed holds the last reference), and then the server goes with
+  // it — after the stream.
+  std::shared_ptr<HttpServer::Impl> server_ptr_;
+  HttpServer::Impl& server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<HttpServer::Impl> server_ptr_;
-  HttpServer::Impl& server_;
   std::string address_;
   std::string remote_;
   bool keep_alive_ = false;
