@@ -439,8 +439,10 @@ bool ParseRates(const std::string& text, std::vector<double>& rates) {
 
 constexpr const char* kProgram = "e2e_latency";
 
-int Usage() {
-  std::fprintf(stderr,
+// Prints the usage on `to` (stdout when asked for with --help); returns the exit status of a
+// refused command line.
+int Usage(FILE* to = stderr) {
+  std::fprintf(to,
                "usage: e2e_latency [--rates R1,R2,...] [--seconds N] [--warmup N] [--runs N] "
                "[--clients N] [--frame N] [--open N] [--drain N] [--seed N] [--binary PATH] [--no-sync] [--no-disk-floor] [--timeline] [--tick-us T]\n");
   return 2;
@@ -470,7 +472,7 @@ int main(int argc, char** argv) {
       continue;
     }
     if (k == "-h" || k == "--help") {
-      Usage();
+      Usage(stdout);
       return 0;
     }
     if (i + 1 >= argc) {

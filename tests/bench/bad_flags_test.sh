@@ -31,7 +31,7 @@ expect 2 '--window needs a value'                                    "$tp" --win
 expect 2 'unknown option --rate'                                     "$tp" --rate 5000
 expect 2 "--seed: '-1' is not a whole number"                        "$tp" --seed -1
 expect 2 "--runs: '99999999999999999999' is not a whole number"      "$tp" --runs 99999999999999999999
-expect 0 'usage: e2e_latency'                                        "$lat" --help
+expect 0 '^usage: e2e_latency'                                       "$lat" --help
 expect 2 "--seconds: '-1' is not a whole number from 1 to"           "$lat" --seconds -1
 expect 2 "--tick-us: '1ms' is not a whole number"                    "$lat" --tick-us 1ms
 expect 2 "--rates: '50k' is not a list of positive commands/s"       "$lat" --rates 50k
